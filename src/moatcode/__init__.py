@@ -1,0 +1,1 @@
+"""Moat: a coding agent whose every action is checked, confined and recorded."""

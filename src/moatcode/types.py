@@ -104,3 +104,22 @@ class ToolSpec:
     name: str
     description: str
     parameters: JSONObject = field(default_factory=dict)
+
+
+ActionKind = Literal["read", "edit", "bash", "none"]
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a tool call would touch, in the terms policy rules speak.
+
+    ``kind`` maps to the rule families: ``read`` is ``Read(...)``, ``edit`` is
+    ``Edit(...)``, ``bash`` is ``Bash(...)``; ``none`` touches nothing (the todo
+    list) and needs no permission. ``paths`` are as the model gave them,
+    relative to the workspace or absolute.
+    """
+
+    tool: str
+    kind: ActionKind
+    paths: tuple[str, ...] = ()
+    command: str | None = None

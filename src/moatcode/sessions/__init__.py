@@ -1,1 +1,1 @@
-"""sessions"""
+"""Saved sessions: resume, continue, list."""

@@ -11,23 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from moatcode.sandbox.base import Sandbox
-from moatcode.types import FileChange, Source, TodoItem
-
-ActionKind = Literal["read", "edit", "bash", "none"]
-
-
-@dataclass(frozen=True)
-class Action:
-    """What a tool call would touch, in the terms policy rules speak."""
-
-    tool: str
-    kind: ActionKind
-    paths: tuple[str, ...] = ()
-    command: str | None = None
-
+from moatcode.types import Action, FileChange, Source, TodoItem
 
 @dataclass
 class ToolContext:
@@ -39,6 +26,8 @@ class ToolContext:
     max_read_bytes: int = 256 * 1024
     max_output_bytes: int = 1 << 20
     todos: list[TodoItem] = field(default_factory=list)
+    # The ripgrep binary for grep, glob and list_files.
+    rg: str = "rg"
 
 
 @dataclass(frozen=True)

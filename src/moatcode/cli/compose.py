@@ -1,0 +1,244 @@
+"""The composition root: settings in, a ready agent session out.
+
+This is the one place that knows every concrete part: it builds the model
+client behind the egress guard, the tools, the sandbox, the policy engine,
+the redactor, the audit sink and the session store, and wires them to the
+agent and to whatever renders events.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import platform
+import socket
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from moatcode.agent.approval import Approver
+from moatcode.agent.loop import Agent, AgentConfig
+from moatcode.agent.prompt import Environment, load_instructions, load_system_prompt
+from moatcode.audit.sink import AuditSink
+from moatcode.audit.store import AuditStore
+from moatcode.cli._git import GitFacts, read_facts
+from moatcode.config.rules import build_rule_sets
+from moatcode.config.settings import Settings
+from moatcode.errors import ConfigError, MoatError, SandboxUnavailable
+from moatcode.events import Emit, Event, SessionStarted
+from moatcode.guard.egress import create_http_client
+from moatcode.guard.redact import SecretRedactor, contains_placeholder
+from moatcode.guard.secret_files import is_secret_file
+from moatcode.models.base import ModelClient
+from moatcode.models.openai_compat import OpenAICompatClient
+from moatcode.policy.engine import PolicyEngine
+from moatcode.sandbox.base import Sandbox, SandboxPolicy
+from moatcode.sandbox.bwrap import BwrapSandbox
+from moatcode.sandbox.detect import check_bwrap
+from moatcode.sandbox.local import UnconfinedSandbox
+from moatcode.sessions.store import LoadedSession, SessionStore, SessionWriter
+from moatcode.tools.base import ToolContext
+from moatcode.tools.registry import ToolRegistry, create_default_tools
+
+READ_ONLY_IN_WORKSPACE = (".git/hooks", ".git/config", ".moat")
+
+
+def moat_version() -> str:
+    return version("moatcode")
+
+
+@dataclass
+class Session:
+    agent: Agent
+    writer: SessionWriter
+    client: ModelClient
+    started: SessionStarted
+    audit: AuditSink | None
+    emitters: list[Emit] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        for consumer in self.emitters:
+            consumer(event)
+
+    def close(self) -> None:
+        self.writer.close()
+        if self.audit is not None:
+            self.audit.close()
+        self.client.close()
+
+
+def create_client(settings: Settings) -> ModelClient:
+    model = settings.model
+    if not model.base_url:
+        raise ConfigError("No model endpoint is configured; set MOAT_BASE_URL (for example "
+                          "http://127.0.0.1:8000/v1) or pass --base-url.")
+    _check_endpoint_allowed(settings, model.base_url)
+    allowed = [model.base_url]
+    http = create_http_client(allowed, model.timeout_s, model.api_key)
+    name = model.name or _only_model(http, model.base_url)
+    if settings.model.allowed_models and name not in settings.model.allowed_models:
+        http.close()
+        raise ConfigError(f"The managed policy does not allow the model {name!r}; use one of: "
+                          f"{', '.join(settings.model.allowed_models)}.")
+    return OpenAICompatClient(model.base_url, name, http, stream=model.stream,
+                              max_retries=model.max_retries,
+                              context_window=model.context_window)
+
+
+def _check_endpoint_allowed(settings: Settings, url: str) -> None:
+    allowed = settings.model.allowed_endpoints
+    if allowed and url.rstrip("/") not in [a.rstrip("/") for a in allowed]:
+        raise ConfigError(f"The managed policy does not allow the model endpoint {url}; use "
+                          f"one of: {', '.join(allowed)}.")
+
+
+def _only_model(http: object, base_url: str) -> str:
+    probe = OpenAICompatClient(base_url, "", http)  # type: ignore[arg-type]
+    models = probe.list_models()
+    if len(models) == 1:
+        return models[0]
+    if not models:
+        raise ConfigError(f"The model server at {base_url} lists no models; name one with "
+                          "--model or MOAT_MODEL.")
+    raise ConfigError(f"The model server at {base_url} serves several models "
+                      f"({', '.join(models)}); choose one with --model or MOAT_MODEL.")
+
+
+def create_sandbox(settings: Settings) -> Sandbox:
+    problem = check_bwrap()
+    if problem is None:
+        policy = SandboxPolicy(
+            writable_roots=(settings.workspace,),
+            read_only_paths=tuple(Path(p) for p in READ_ONLY_IN_WORKSPACE),
+            network=settings.sandbox.network,
+            allowed_hosts=settings.sandbox.allowed_hosts,
+            max_processes=settings.sandbox.max_processes,
+            max_memory_bytes=settings.sandbox.max_memory_mb * 1024 * 1024,
+        )
+        return BwrapSandbox(policy, home=settings.home)
+    if settings.sandbox.allow_unsandboxed:
+        return UnconfinedSandbox()
+    raise SandboxUnavailable(problem)
+
+
+def create_policy(settings: Settings) -> PolicyEngine:
+    return PolicyEngine(build_rule_sets(settings.permissions.rules), settings.permissions.mode,
+                        workspace=settings.workspace, home=settings.home,
+                        is_secret_path=is_secret_file)
+
+
+def command_env(settings: Settings) -> dict[str, str]:
+    """The environment commands see: nothing from the user's but the basics."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TERM": "dumb",
+        "HOME": str(settings.home),
+        "USER": getpass.getuser(),
+        "CI": "1",
+        "PAGER": "cat",
+        "GIT_PAGER": "cat",
+        "NO_COLOR": "1",
+    }
+
+
+def policy_hash(settings: Settings) -> str:
+    digest = hashlib.sha256()
+    for rule in settings.permissions.rules:
+        digest.update(f"{rule.layer}\0{rule.kind}\0{rule.text}\0{rule.source}\n".encode())
+    digest.update(f"mode={settings.permissions.mode}\n".encode())
+    return digest.hexdigest()
+
+
+def open_audit(settings: Settings) -> AuditSink | None:
+    path = settings.audit.path or settings.data_dir / "audit.db"
+    try:
+        store = AuditStore.open(path)
+    except MoatError:
+        if settings.audit.required:
+            raise
+        return None
+    key = settings.audit.signing_key or settings.data_dir / "audit-signing.key"
+    return AuditSink(store, store_requests=settings.audit.store_requests, signing_key_path=key,
+                     checkpoint_every=settings.audit.checkpoint_every)
+
+
+def create_session(
+    settings: Settings,
+    *,
+    approver: Approver | None,
+    consumers: Iterable[Emit],
+    resume: LoadedSession | None = None,
+    client_factory: Callable[[Settings], ModelClient] = create_client,
+) -> Session:
+    """Build every part, open the stores, and emit the session's first event."""
+    audit = open_audit(settings)
+    sandbox = create_sandbox(settings)
+    gate = create_policy(settings)
+    client = client_factory(settings)
+    store = SessionStore(settings.data_dir, settings.workspace)
+    writer = store.reopen(resume) if resume else store.create(client.model, client.endpoint)
+    tools = ToolRegistry(create_default_tools())
+    git = read_facts(settings.workspace)
+    emitters: list[Emit] = [*([audit] if audit else []), *consumers]
+
+    def emit(event: Event) -> None:
+        for consumer in emitters:
+            consumer(event)
+
+    ctx = ToolContext(workspace=settings.workspace, sandbox=sandbox, env=command_env(settings),
+                      command_timeout_s=settings.sandbox.command_timeout_s, rg=find_rg())
+    agent = Agent(
+        session_id=writer.id,
+        system_prompt=load_system_prompt(),
+        client=client,
+        tools=tools,
+        tool_ctx=ctx,
+        gate=gate,
+        approver=approver,
+        redactor=SecretRedactor(),
+        has_placeholder=contains_placeholder,
+        emit=emit,
+        recorder=writer,
+        environment=_environment(settings, git),
+        instructions=load_instructions(settings.workspace),
+        config=AgentConfig(
+            max_turns=settings.agent.max_turns,
+            max_output_tokens=settings.model.max_output_tokens,
+            temperature=settings.model.temperature,
+            tool_output_chars=settings.agent.tool_output_chars,
+            compact_at=settings.agent.compact_at,
+            context_window=settings.model.context_window,
+        ),
+        history=resume.messages if resume else (),
+    )
+    started = SessionStarted(
+        session_id=writer.id, cwd=str(settings.workspace), model=client.model,
+        endpoint=client.endpoint, tools=tools.names, permission_mode=settings.permissions.mode,
+        resumed=resume is not None, moat_version=moat_version(), user=getpass.getuser(),
+        host=socket.gethostname(), git_remote=git.remote, git_head=git.head,
+        policy_hash=policy_hash(settings),
+        policy_files=tuple(str(f.path) for f in settings.files), sandbox=sandbox.name)
+    session = Session(agent, writer, client, started, audit, emitters)
+    session.emit(started)
+    return session
+
+
+def _environment(settings: Settings, git: GitFacts) -> Environment:
+    return Environment(
+        cwd=str(settings.workspace),
+        date=datetime.now(UTC).date().isoformat(),
+        platform=f"{platform.system()} {platform.machine()}",
+        git_branch=git.branch,
+        git_status=git.status,
+    )
+
+
+def find_rg() -> str:
+    local = Path(sys.executable).parent / "rg"
+    return str(local) if local.exists() else "rg"

@@ -27,6 +27,9 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+    # Why the call cannot run, when it was recovered from text malformed (cut off,
+    # unreadable, or naming a tool that was not offered). Never executed.
+    invalid: str = ""
 
 
 @dataclass(frozen=True)

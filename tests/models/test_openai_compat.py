@@ -26,7 +26,7 @@ from moatcode.models.base import (
 )
 from moatcode.models.openai_compat import OpenAICompatClient
 from moatcode.types import Message, ToolCall, ToolSpec, Usage
-from tests.fake_server import Call, CutStream, Fault, FakeModelServer, Garbage, Reply
+from tests.fake_server import Call, CutStream, FakeModelServer, Fault, Garbage, Reply
 
 REQUEST = ModelRequest((Message("system", "sys"), Message("user", "hi")),
                        (ToolSpec("read_file", "Read.", {"type": "object"}),), max_tokens=64)

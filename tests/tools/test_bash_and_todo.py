@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from moatcode.tools.bash import BashTool
 from moatcode.tools.base import ToolContext, ToolResult
+from moatcode.tools.bash import BashTool
 from moatcode.tools.todo import TodoTool
 from moatcode.types import Source, TodoItem
 
@@ -37,7 +37,8 @@ def test_bash_environment_is_only_what_was_given(ctx: ToolContext) -> None:
 
 def test_todo_replaces_the_list(ctx: ToolContext) -> None:
     items = [{"content": "read code", "status": "completed"},
-             {"content": "fix bug", "status": "in_progress"}, {"content": "test", "status": "pending"}]
+             {"content": "fix bug", "status": "in_progress"},
+             {"content": "test", "status": "pending"}]
     result = TodoTool().run({"items": items}, ctx)
     expected = (TodoItem("read code", "completed"), TodoItem("fix bug", "in_progress"),
                 TodoItem("test", "pending"))

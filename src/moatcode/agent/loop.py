@@ -98,7 +98,7 @@ class RunResult:
 
 @dataclass
 class _Totals:
-    usage: Usage = Usage()
+    usage: Usage = field(default_factory=Usage)
     turns: int = 0
     model_requests: int = 0
     tool_calls: int = 0
@@ -275,7 +275,8 @@ class Agent:
                 self.totals.model_requests += 1
                 self._emit(ModelRequestSent(
                     step=self._step, endpoint=delta.endpoint, model=delta.model,
-                    request_bytes=len(delta.body), estimated_tokens=estimate_tokens(len(delta.body)),
+                    request_bytes=len(delta.body),
+                    estimated_tokens=estimate_tokens(len(delta.body)),
                     body_sha256=hashlib.sha256(delta.body).hexdigest(),
                     body=delta.body.decode("utf-8"), sources=tuple(self._sources),
                     redactions=tuple(self._redactions)))
@@ -360,9 +361,9 @@ class Agent:
         elif verdict.decision == "ask" and self.approver is None:
             decided = PermissionDecided(call.id, call.name, "deny", verdict.rule, verdict.layer,
                                         "headless", summary=verdict.reason)
-        elif verdict.decision == "ask":
-            answer = self.approver.approve(ApprovalRequest(call, action, verdict,  # type: ignore[union-attr]
-                                                           _preview(action, prepared)))
+        elif verdict.decision == "ask" and self.approver is not None:
+            request = ApprovalRequest(call, action, verdict, _preview(action, prepared))
+            answer = self.approver.approve(request)
             decided = self._answered(call, verdict.rule, verdict.layer, answer)
             if answer.allowed and answer.scope == "session":
                 self._session_allowed.add(key)

@@ -47,10 +47,9 @@ def run_headless(settings: Settings, prompt: str, output_format: str, *,
     finally:
         session.agent.close(subtype, text)
         session.close()
-    if output_format == "text":
-        if code == 0:
-            out.write(text.rstrip("\n") + "\n")
-            out.flush()
+    if output_format == "text" and code == 0:
+        out.write(text.rstrip("\n") + "\n")
+        out.flush()
     if code:
         click.echo(f"moat: error: {text}", err=True)
     return code

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -141,7 +141,7 @@ class OpenAICompatClient:
             return min(max(retry_after, 0.0), self._max_backoff_s)
         return float(min(self._backoff_s * 2 ** (attempt - 1), self._max_backoff_s))
 
-    def _attempt(self, body: bytes) -> Iterator[ModelDelta | ModelTurn]:
+    def _attempt(self, body: bytes) -> Generator[ModelDelta, None, ModelTurn]:
         headers = {"Content-Type": "application/json"}
         if self._stream:
             headers["Accept"] = "text/event-stream"
@@ -192,7 +192,7 @@ class OpenAICompatClient:
             f"({message[:300]}); check the model's settings on the server."
         )
 
-    def _read_stream(self, response: httpx.Response) -> Iterator[ModelDelta | ModelTurn]:
+    def _read_stream(self, response: httpx.Response) -> Generator[ModelDelta, None, ModelTurn]:
         digest = hashlib.sha256()
         assembler = TurnAssembler(f"call_{self._turns}_")
         done = False

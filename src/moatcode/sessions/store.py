@@ -125,7 +125,7 @@ class SessionWriter:
 def message_to_dict(message: Message) -> dict[str, Any]:
     data: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.tool_calls:
-        data["tool_calls"] = [[c.id, c.name, c.arguments] for c in message.tool_calls]
+        data["tool_calls"] = [[c.id, c.name, c.arguments, c.invalid] for c in message.tool_calls]
     if message.tool_call_id is not None:
         data["tool_call_id"] = message.tool_call_id
     if message.reasoning:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from moatcode.sandbox.base import Sandbox
 from moatcode.types import Action, FileChange, Source, TodoItem
 
+
 @dataclass
 class ToolContext:
     workspace: Path

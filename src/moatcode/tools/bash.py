@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from moatcode.tools.base import Action, ToolContext, ToolResult
-from moatcode.types import Source
+from moatcode.tools.base import ToolContext, ToolResult
+from moatcode.types import Action, Source
 
 MAX_TIMEOUT_S = 600.0
 

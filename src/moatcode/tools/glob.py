@@ -7,7 +7,8 @@ from typing import Any
 
 from moatcode.tools._paths import display_path, resolve_in_workspace
 from moatcode.tools._rg import RipgrepError, run_rg
-from moatcode.tools.base import Action, ToolContext, ToolResult
+from moatcode.tools.base import ToolContext, ToolResult
+from moatcode.types import Action
 
 MAX_FILES = 500
 

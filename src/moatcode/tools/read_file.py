@@ -7,8 +7,8 @@ from typing import Any
 
 from moatcode.tools._files import decode_text, is_binary
 from moatcode.tools._paths import display_path, resolve_in_workspace
-from moatcode.tools.base import Action, ToolContext, ToolResult
-from moatcode.types import Source
+from moatcode.tools.base import ToolContext, ToolResult
+from moatcode.types import Action, Source
 
 MAX_LINE_CHARS = 2000
 DEFAULT_LIMIT = 2000

@@ -7,6 +7,7 @@ that are not a JSON object, a missing or mistyped parameter.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -48,6 +49,9 @@ class ToolRegistry:
 
     def prepare(self, call: ToolCall) -> Prepared | str:
         """Validated arguments, or a sentence telling the model what to fix."""
+        if call.invalid:
+            return (f"Your tool call could not be run: {call.invalid}. Send the call again, "
+                    "complete and well-formed.")
         tool = self._tools.get(call.name)
         if tool is None:
             return (f"There is no tool named {call.name!r}. Available tools: "
@@ -55,17 +59,16 @@ class ToolRegistry:
         raw = call.arguments.strip() or "{}"
         try:
             args = json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             return (f"The arguments for {call.name} are not valid JSON ({exc.msg} at "
                     f"position {exc.pos}); send them again as one JSON object.")
         if isinstance(args, str):
             # Some models double-encode the arguments as a JSON string.
-            try:
+            with contextlib.suppress(ValueError):
                 args = json.loads(args)
-            except ValueError:
-                pass
         if not isinstance(args, dict):
-            return f"The arguments for {call.name} must be a JSON object, not {type(args).__name__}."
+            kind = type(args).__name__
+            return f"The arguments for {call.name} must be a JSON object, not {kind}."
         problem = check_arguments(tool.parameters, args)
         if problem:
             return f"Invalid arguments for {call.name}: {problem}."
@@ -84,10 +87,10 @@ def check_arguments(schema: Mapping[str, Any], args: Mapping[str, Any]) -> str:
                 f"{', '.join(properties)})")
     for name, value in args.items():
         expected = properties[name].get("type")
-        if expected is None or value is None and name not in schema.get("required", []):
+        if expected is None or (value is None and name not in schema.get("required", [])):
             continue
         types = _JSON_TYPES.get(expected, (object,))
-        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             return f"parameter {name!r} must be a {expected}, not {type(value).__name__}"
         enum = properties[name].get("enum")
         if enum and value not in enum:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from moatcode.tools.base import Action, ToolArgumentError, ToolContext, ToolResult
-from moatcode.types import TodoItem
+from moatcode.tools.base import ToolArgumentError, ToolContext, ToolResult
+from moatcode.types import Action, TodoItem
 
 _MARKS = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
 

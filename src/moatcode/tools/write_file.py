@@ -8,7 +8,8 @@ from typing import Any
 from moatcode.tools._change import read_existing, save_change
 from moatcode.tools._files import decode_text, encode_text, is_binary
 from moatcode.tools._paths import display_path, resolve_in_workspace
-from moatcode.tools.base import Action, ToolContext, ToolResult
+from moatcode.tools.base import ToolContext, ToolResult
+from moatcode.types import Action
 
 
 class WriteFileTool:

@@ -1,0 +1,1 @@
+"""Recovering tool calls from model text, in every open-model format; see ``parse.py``."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from moatcode.agent.approval import Approver
 from moatcode.agent.loop import Agent, AgentConfig
 from moatcode.agent.prompt import Environment, load_instructions, load_system_prompt
+from moatcode.audit.checkpoint import load_or_create_signer
 from moatcode.audit.sink import AuditSink
 from moatcode.audit.store import AuditStore
 from moatcode.cli._git import GitFacts, read_facts
@@ -40,11 +41,14 @@ from moatcode.sandbox.base import Sandbox, SandboxPolicy
 from moatcode.sandbox.bwrap import BwrapSandbox
 from moatcode.sandbox.detect import check_bwrap
 from moatcode.sandbox.local import UnconfinedSandbox
+from moatcode.sandbox.toolchains import find_toolchains
 from moatcode.sessions.store import LoadedSession, SessionStore, SessionWriter
 from moatcode.tools.base import ToolContext
 from moatcode.tools.registry import ToolRegistry, create_default_tools
 
-READ_ONLY_IN_WORKSPACE = (".git/hooks", ".git/config", ".moat")
+# Kept read-only inside the workspace: what would run code outside the sandbox later
+# (git hooks and config, submodules' own), and Moat's own project settings.
+READ_ONLY_IN_WORKSPACE = (".git/hooks", ".git/config", ".git/modules", ".moat")
 
 
 def moat_version() -> str:
@@ -66,9 +70,10 @@ class Session:
 
     def close(self) -> None:
         self.writer.close()
+        self.client.close()
         if self.audit is not None:
             self.audit.close()
-        self.client.close()
+            self.audit.store.close()
 
 
 def create_client(settings: Settings) -> ModelClient:
@@ -111,9 +116,12 @@ def _only_model(http: object, base_url: str) -> str:
 def create_sandbox(settings: Settings) -> Sandbox:
     problem = check_bwrap()
     if problem is None:
+        path_dirs = command_env(settings)["PATH"].split(os.pathsep)
+        hidden = (settings.home, Path("/root"), Path("/home"))
         policy = SandboxPolicy(
             writable_roots=(settings.workspace,),
             read_only_paths=tuple(Path(p) for p in READ_ONLY_IN_WORKSPACE),
+            readable_paths=find_toolchains(path_dirs, hidden),
             network=settings.sandbox.network,
             allowed_hosts=settings.sandbox.allowed_hosts,
             max_processes=settings.sandbox.max_processes,
@@ -155,16 +163,24 @@ def policy_hash(settings: Settings) -> str:
     return digest.hexdigest()
 
 
+def audit_path(settings: Settings) -> Path:
+    return settings.audit.path or settings.data_dir / "audit.db"
+
+
+def audit_key_path(settings: Settings) -> Path:
+    return settings.audit.key_path or settings.data_dir / "audit-signing.key"
+
+
 def open_audit(settings: Settings) -> AuditSink | None:
-    path = settings.audit.path or settings.data_dir / "audit.db"
+    """The audit sink; with no audit log Moat does not run, unless the managed policy allows."""
     try:
-        store = AuditStore.open(path)
+        store = AuditStore.open(audit_path(settings), synchronous=settings.audit.sync)
+        signer = load_or_create_signer(audit_key_path(settings))
     except MoatError:
         if settings.audit.required:
             raise
         return None
-    key = settings.audit.signing_key or settings.data_dir / "audit-signing.key"
-    return AuditSink(store, store_requests=settings.audit.store_requests, signing_key_path=key,
+    return AuditSink(store, store_requests=settings.audit.store_requests, signer=signer,
                      checkpoint_every=settings.audit.checkpoint_every)
 
 

@@ -9,16 +9,13 @@ fix are printed here, and only here, as ``moat: error: ...``.
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from pathlib import Path
-from typing import Any
 
 import click
 
-from moatcode.cli._git import find_root
-from moatcode.config.load import load_settings
-from moatcode.config.settings import Settings
+from moatcode.cli._load import load, workspace_for
+from moatcode.cli.audit_cmd import audit
+from moatcode.cli.policy_cmd import policy
 from moatcode.errors import MoatError, UsageError
 
 log = logging.getLogger(__name__)
@@ -45,20 +42,6 @@ def cli() -> None:
     run once and print the result. Every action is checked by policy, run in
     a sandbox and written to a tamper-evident audit log.
     """
-
-
-def workspace_for(cwd: str | None) -> Path:
-    base = Path(cwd).resolve() if cwd else Path.cwd()
-    if not base.is_dir():
-        raise UsageError(f"{base} is not a directory; pass an existing one to --cwd.")
-    return find_root(base) or base
-
-
-def load(workspace: Path, flags: dict[str, Any] | None = None,
-         rules: dict[str, list[str]] | None = None) -> Settings:
-    flags = {k: v for k, v in (flags or {}).items() if v is not None}
-    return load_settings(env=os.environ, flags=flags, flag_rules=rules, workspace=workspace,
-                         home=Path.home())
 
 
 @cli.command("run")
@@ -149,6 +132,10 @@ def trust_command(cwd: str | None, revoke: bool) -> None:
     changed = set_trusted(settings.data_dir, workspace, not revoke)
     state = "no longer trusted" if revoke else "trusted"
     click.echo(f"{workspace} is {state}." if changed else f"{workspace} was already {state}.")
+
+
+cli.add_command(audit)
+cli.add_command(policy)
 
 
 def _configure_logging(verbose: int) -> None:

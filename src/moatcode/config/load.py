@@ -44,7 +44,7 @@ MANAGED_ONLY = frozenset({
     "locked",
 })
 # Keys that decide where data goes: never from a repository's own files.
-NOT_FROM_PROJECT = frozenset({"audit.path", "audit.signing_key", "model.api_key_env",
+NOT_FROM_PROJECT = frozenset({"audit.path", "audit.key_path", "model.api_key_env",
                               "gateway.token_env"})
 RULE_KEYS = ("allow", "ask", "deny")
 
@@ -337,7 +337,7 @@ def _build(merge: _Merge, paths: Paths, workspace: Path, home: Path, locked: fro
     key_env = pick("model.api_key_env", "MOAT_API_KEY")
     token_env = pick("gateway.token_env", "MOAT_GATEWAY_TOKEN")
     audit_path = pick("audit.path", None)
-    signing_key = pick("audit.signing_key", None)
+    key_path = pick("audit.key_path", None)
     files = tuple(SourceFile(layer.name, layer.path, True, layer.trusted)
                   for layer in layers if layer.path is not None)
     return Settings(
@@ -379,7 +379,8 @@ def _build(merge: _Merge, paths: Paths, workspace: Path, home: Path, locked: fro
             path=Path(audit_path).expanduser() if audit_path else None,
             store_requests=pick("audit.store_requests", "full"),
             required=pick("audit.required", True),
-            signing_key=Path(signing_key).expanduser() if signing_key else None,
+            sync=pick("audit.sync", "normal"),
+            key_path=Path(key_path).expanduser() if key_path else None,
             checkpoint_every=pick("audit.checkpoint_every", 500),
         ),
         gateway=GatewaySettings(

@@ -62,7 +62,9 @@ class AuditSection(_Section):
     path: str | None = None
     store_requests: Literal["full", "hash"] | None = None
     required: bool | None = None
-    signing_key: str | None = None
+    # "normal": a crash of Moat loses nothing; "full": also a power cut (fsync per record).
+    sync: Literal["normal", "full"] | None = None
+    key_path: str | None = None
     checkpoint_every: int | None = Field(default=None, gt=0)
 
 

@@ -74,7 +74,8 @@ class AuditSettings:
     path: Path | None = None
     store_requests: Literal["full", "hash"] = "full"
     required: bool = True
-    signing_key: Path | None = None
+    sync: Literal["normal", "full"] = "normal"
+    key_path: Path | None = None
     checkpoint_every: int = 500
 
 

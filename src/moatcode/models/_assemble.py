@@ -30,6 +30,7 @@ class TurnAssembler:
         self._call_id_prefix = call_id_prefix
         self.usage = Usage()
         self.finish_reason = ""
+        self.done = False  # the stream's [DONE] arrived
 
     def add_text(self, text: str) -> None:
         self._text.append(text)

@@ -31,7 +31,7 @@ from moatcode.errors import (
 from moatcode.models._assemble import TurnAssembler, parse_usage
 from moatcode.models._body import encode_request
 from moatcode.models._context import probe_context_window
-from moatcode.models._sse import iter_sse_data
+from moatcode.models._sse import SSEFormatError, iter_sse_data
 from moatcode.models.base import (
     ModelDelta,
     ModelRequest,
@@ -195,17 +195,29 @@ class OpenAICompatClient:
     def _read_stream(self, response: httpx.Response) -> Generator[ModelDelta, None, ModelTurn]:
         digest = hashlib.sha256()
         assembler = TurnAssembler(f"call_{self._turns}_")
-        done = False
 
         def lines() -> Iterator[str]:
             for line in response.iter_lines():
                 digest.update(line.encode("utf-8") + b"\n")
                 yield line
 
-        for data in iter_sse_data(lines()):
+        try:
+            yield from self._read_events(iter_sse_data(lines()), assembler)
+        except SSEFormatError as exc:
+            raise ModelProtocolError(
+                f"The model server at {self._base_url} streamed something that is not "
+                f"server-sent events ({exc}); check that it is an OpenAI-compatible server."
+            ) from exc
+        if not assembler.done and not assembler.finish_reason:
+            raise _Retryable("stream ended before the answer was complete")
+        return assembler.build(digest.hexdigest())
+
+    def _read_events(self, events: Iterator[str],
+                     assembler: TurnAssembler) -> Iterator[ModelDelta]:
+        for data in events:
             if data.strip() == "[DONE]":
-                done = True
-                break
+                assembler.done = True
+                return
             chunk = self._parse_chunk(data)
             if "error" in chunk:
                 raise _Retryable(f"error in stream: {_short_json(chunk['error'])}")
@@ -225,9 +237,6 @@ class OpenAICompatClient:
                     assembler.add_tool_call_delta(call)
                 if choice.get("finish_reason"):
                     assembler.finish_reason = str(choice["finish_reason"])
-        if not done and not assembler.finish_reason:
-            raise _Retryable("stream ended before the answer was complete")
-        return assembler.build(digest.hexdigest())
 
     def _parse_chunk(self, data: str) -> dict[str, Any]:
         try:

@@ -15,7 +15,10 @@ from typing import Literal, Protocol
 @dataclass(frozen=True)
 class SandboxPolicy:
     writable_roots: tuple[Path, ...]
+    # Kept read-only inside the writable roots; a relative path applies under each root.
     read_only_paths: tuple[Path, ...] = ()
+    # Host paths under the hidden home (toolchains such as ~/.cargo) shown read-only again.
+    readable_paths: tuple[Path, ...] = ()
     network: Literal["none", "allowlist", "host"] = "none"
     allowed_hosts: tuple[str, ...] = ()
     max_processes: int = 512

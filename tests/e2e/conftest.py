@@ -1,0 +1,78 @@
+"""Fixtures for end-to-end tests: a temporary git project and the real `moat` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MOAT = str(Path(sys.executable).parent / "moat")
+
+
+@dataclass
+class Project:
+    root: Path
+    repo: Path
+    home: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, base_url: str | None = None, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(self.env)
+        if base_url:
+            env["MOAT_BASE_URL"] = base_url
+        return subprocess.run([MOAT, *args], cwd=self.repo, env=env, capture_output=True,
+                              text=True, timeout=timeout, input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / ".local" / "share" / "moat"
+
+
+def git(path: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
+
+
+def write_buggy_project(repo: Path) -> None:
+    (repo / "calc").mkdir(parents=True)
+    (repo / "calc" / "__init__.py").write_text("")
+    (repo / "calc" / "ops.py").write_text("def add(a, b):\n    return a - b\n")
+    (repo / "test_ops.py").write_text(
+        "from calc.ops import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n")
+    (repo / "AGENTS.md").write_text("Run the tests with `python -m pytest -q`.\n")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "init")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    repo = tmp_path / "repo"
+    home = tmp_path / "home"
+    home.mkdir()
+    write_buggy_project(repo)
+    venv_bin = str(Path(sys.executable).parent)
+    env = {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        # No managed policy from this machine's /etc leaks into the tests.
+        "MOAT_MANAGED_CONFIG": str(tmp_path / "no-managed.toml"),
+        "MOAT_CLAUDE_MANAGED_SETTINGS": str(tmp_path / "no-managed.json"),
+    }
+    return Project(tmp_path, repo, home, env)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def types_of(lines: Sequence[dict[str, Any]]) -> list[str]:
+    return [line["type"] for line in lines]

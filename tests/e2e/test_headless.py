@@ -192,3 +192,37 @@ def test_resume_errors(project: Project, flag: str) -> None:
     done = project.run(*args, "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
     assert done.returncode == 2
     assert done.stderr.startswith("moat: error: ")
+
+
+def test_ctrl_c_saves_the_session(project: Project, fake_model: FakeModelServer) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.e2e.conftest import MOAT
+    from tests.fake_server import SlowStream
+
+    fake_model.add(Reply(tool_calls=[Call("list_files", {})]),
+                   SlowStream(Reply(text="a very slow answer " * 20), delay_s=0.5))
+    env = dict(project.env, MOAT_BASE_URL=fake_model.url)
+    proc = subprocess.Popen([MOAT, "-p", "look around"], cwd=project.repo, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(fake_model.chat_requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "the session is saved, resume it with --continue" in err
+    fake_model.add(Reply(text="back", expect=lambda body: _saw_listing(body)))
+    again = project.run("-p", "continue please", "--continue", base_url=fake_model.url)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "back\n"
+
+
+def _saw_listing(body: dict[str, Any]) -> None:
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "tool",
+                                                     "user"]
+    assert body["messages"][3]["content"].startswith("./ (")

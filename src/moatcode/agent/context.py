@@ -40,17 +40,19 @@ def cut_output(text: str, limit: int, hint: str) -> tuple[str, bool]:
     return head + note + tail, True
 
 
-def split_for_compaction(messages: list[Message], keep_last: int) -> int:
-    """Index where the kept tail starts: an assistant message, all its calls answered.
+def split_for_compaction(messages: list[Message], keep_last: int, max_tail_chars: int) -> int:
+    """Index where the kept tail starts: an assistant message, with its calls' answers.
 
-    Returns 2 (keep nothing but system and first user turn) when no clean cut
-    leaves at least one message to summarise.
+    The tail holds at most ``keep_last`` messages and, where a later cut allows
+    it, at most ``max_tail_chars`` characters. Everything between the first user
+    turn and the cut is summarised; a result of 2 or less means nothing would be.
     """
-    start = max(2, len(messages) - keep_last)
-    for index in range(start, len(messages)):
-        if messages[index].role == "assistant":
+    cuts = [i for i in range(max(2, len(messages) - keep_last), len(messages))
+            if messages[i].role == "assistant"]
+    for index in cuts:
+        if sum(len(m.content) for m in messages[index:]) <= max_tail_chars:
             return index
-    return len(messages)
+    return cuts[-1] if cuts else len(messages)
 
 
 def merge_summary(first_turn: Message, summary: str) -> Message:

@@ -10,6 +10,7 @@ server the user must fix).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -131,6 +132,8 @@ class Agent:
         self._client = client
         self._tools = tools
         self._specs = tools.specs()
+        self._specs_chars = sum(len(json.dumps(s.parameters)) + len(s.description)
+                                for s in self._specs)
         self._ctx = tool_ctx
         self._gate = gate
         self.approver = approver
@@ -242,11 +245,14 @@ class Agent:
     def _window(self) -> int:
         return self.config.context_window or self._client.context_window() or DEFAULT_WINDOW
 
-    def _estimated_prompt_tokens(self) -> int:
+    def _prompt_chars(self, messages: Sequence[Message]) -> int:
         chars = sum(len(m.content) + sum(len(c.arguments) for c in m.tool_calls)
-                    for m in self.messages)
-        chars += sum(len(json.dumps(s.parameters)) + len(s.description) for s in self._specs)
-        return int(chars / self._chars_per_token)
+                    for m in messages)
+        return chars + self._specs_chars
+
+    def _estimated_prompt_tokens(self) -> int:
+        """The next request's size in tokens, calibrated by the server's last count."""
+        return int(self._prompt_chars(self.messages) / self._chars_per_token)
 
     def _query_fitting(self) -> ModelTurn:
         budget = self._window() - self.config.max_output_tokens
@@ -271,7 +277,7 @@ class Agent:
             elif isinstance(delta, ReasoningChunk):
                 self._emit(ReasoningDelta(delta.text))
             elif isinstance(delta, RequestSent):
-                body_chars = sum(len(m.content) for m in messages)
+                body_chars = self._prompt_chars(messages)
                 self.totals.model_requests += 1
                 self._emit(ModelRequestSent(
                     step=self._step, endpoint=delta.endpoint, model=delta.model,
@@ -300,7 +306,8 @@ class Agent:
         return self._compact("asked for")
 
     def _compact(self, why: str) -> bool:
-        cut = split_for_compaction(self.messages, self.config.keep_after_compaction)
+        tail_chars = int(self._window() * self._chars_per_token * 0.3)
+        cut = split_for_compaction(self.messages, self.config.keep_after_compaction, tail_chars)
         if cut <= 2:
             return False
         before = self._estimated_prompt_tokens()
@@ -396,12 +403,18 @@ class Agent:
         self._sources.extend(
             s if s.kind != "command" else Source("command", call.id) for s in result.sources)
         encoded = raw.encode("utf-8", errors="replace")
+        change = result.change
+        if change is not None:
+            # The diff goes to the audit log (and the gateway), not to the model; its
+            # context lines can still hold a secret from the file.
+            diff, _ = self._redactor.redact(change.diff, f"diff:{change.path}")
+            change = dataclasses.replace(change, diff=diff)
         self._emit(ToolCallFinished(
             step=self._step, call_id=call.id, tool=call.name, ok=result.ok, output=content,
             output_bytes=len(encoded), output_sha256=hashlib.sha256(encoded).hexdigest(),
             truncated=truncated, exit_code=result.exit_code,
             sandbox=self._ctx.sandbox.name if call.name == "bash" else "",
-            duration_ms=round((self._clock() - started) * 1000, 1), change=result.change,
+            duration_ms=round((self._clock() - started) * 1000, 1), change=change,
             sources=result.sources))
         if result.todos is not None:
             self._emit(TodoUpdated(result.todos))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from moatcode.agent.loop import AgentConfig
@@ -35,7 +37,7 @@ def test_tool_results_are_fed_back_in_order(harness: Harness) -> None:
         "user_prompt", "model_request", "model_response",
         "tool_call", "permission", "tool_result", "tool_call", "permission", "tool_result",
         "model_request", "model_response"]
-    assert harness.recorder.messages == list(second) + [Message("assistant", "Done.")]
+    assert harness.recorder.messages == [*list(second), Message("assistant", "Done.")]
     harness.model.check()
 
 
@@ -47,7 +49,7 @@ def test_first_turn_carries_instructions_and_environment(harness: Harness) -> No
                      "<environment>\nWorking directory: /ws\nPlatform: Linux x86_64\n"
                      "Date: 2026-11-22\nGit branch: main\nGit status:\nclean\n</environment>"
                      "\n\nhello")
-    sent = [e for e in harness.events if isinstance(e, ModelRequestSent)][0]
+    sent = next(e for e in harness.events if isinstance(e, ModelRequestSent))
     assert sent.sources == (Source("prompt", "turn 1"), Source("instructions", "AGENTS.md"))
 
 
@@ -104,7 +106,7 @@ def test_long_output_is_cut_with_a_hint(harness: Harness) -> None:
     content = harness.model.requests[1].messages[-1].content
     assert len(content) < 2300
     assert "characters" in content and "cut from the middle of this output" in content
-    finished = [e for e in harness.events if isinstance(e, ToolCallFinished)][0]
+    finished = next(e for e in harness.events if isinstance(e, ToolCallFinished))
     assert finished.truncated and finished.output_bytes > 20_000
 
 
@@ -140,7 +142,7 @@ def test_prompts_are_append_only_between_steps(harness: Harness) -> None:
     harness.model.add([call("read_file", path="a.py")], [call("grep", pattern="x")], "ok")
     harness.make().run("go")
     bodies = harness.model.bodies
-    for previous, current in zip(bodies, bodies[1:], strict=False):
+    for previous, current in itertools.pairwise(bodies):
         assert current.startswith(previous[:-2])
 
 

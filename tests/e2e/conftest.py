@@ -63,6 +63,8 @@ def project(tmp_path: Path) -> Project:
         "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
         "LANG": "C.UTF-8",
+        # The scripted server plays the turns of each test; the auto probe has its own test.
+        "MOAT_TOOL_PROTOCOL": "native",
         # No managed policy from this machine's /etc leaks into the tests.
         "MOAT_MANAGED_CONFIG": str(tmp_path / "no-managed.toml"),
         "MOAT_CLAUDE_MANAGED_SETTINGS": str(tmp_path / "no-managed.json"),

@@ -27,15 +27,14 @@ from moatcode.audit.checkpoint import load_or_create_signer
 from moatcode.audit.sink import AuditSink
 from moatcode.audit.store import AuditStore
 from moatcode.cli._git import GitFacts, read_facts
+from moatcode.cli.clients import ClientChoice, create_client
 from moatcode.config.rules import build_rule_sets
 from moatcode.config.settings import Settings
-from moatcode.errors import ConfigError, MoatError, SandboxUnavailable
-from moatcode.events import Emit, Event, SessionStarted
-from moatcode.guard.egress import create_http_client
+from moatcode.errors import MoatError, SandboxUnavailable
+from moatcode.events import Emit, Event, ModelRequestSent, Notice, SessionStarted
 from moatcode.guard.redact import SecretRedactor, contains_placeholder
 from moatcode.guard.secret_files import is_secret_file
 from moatcode.models.base import ModelClient
-from moatcode.models.openai_compat import OpenAICompatClient
 from moatcode.policy.engine import PolicyEngine
 from moatcode.sandbox.base import Sandbox, SandboxPolicy
 from moatcode.sandbox.bwrap import BwrapSandbox
@@ -74,43 +73,6 @@ class Session:
         if self.audit is not None:
             self.audit.close()
             self.audit.store.close()
-
-
-def create_client(settings: Settings) -> ModelClient:
-    model = settings.model
-    if not model.base_url:
-        raise ConfigError("No model endpoint is configured; set MOAT_BASE_URL (for example "
-                          "http://127.0.0.1:8000/v1) or pass --base-url.")
-    _check_endpoint_allowed(settings, model.base_url)
-    allowed = [model.base_url]
-    http = create_http_client(allowed, model.timeout_s, model.api_key)
-    name = model.name or _only_model(http, model.base_url)
-    if settings.model.allowed_models and name not in settings.model.allowed_models:
-        http.close()
-        raise ConfigError(f"The managed policy does not allow the model {name!r}; use one of: "
-                          f"{', '.join(settings.model.allowed_models)}.")
-    return OpenAICompatClient(model.base_url, name, http, stream=model.stream,
-                              max_retries=model.max_retries,
-                              context_window=model.context_window)
-
-
-def _check_endpoint_allowed(settings: Settings, url: str) -> None:
-    allowed = settings.model.allowed_endpoints
-    if allowed and url.rstrip("/") not in [a.rstrip("/") for a in allowed]:
-        raise ConfigError(f"The managed policy does not allow the model endpoint {url}; use "
-                          f"one of: {', '.join(allowed)}.")
-
-
-def _only_model(http: object, base_url: str) -> str:
-    probe = OpenAICompatClient(base_url, "", http)  # type: ignore[arg-type]
-    models = probe.list_models()
-    if len(models) == 1:
-        return models[0]
-    if not models:
-        raise ConfigError(f"The model server at {base_url} lists no models; name one with "
-                          "--model or MOAT_MODEL.")
-    raise ConfigError(f"The model server at {base_url} serves several models "
-                      f"({', '.join(models)}); choose one with --model or MOAT_MODEL.")
 
 
 def create_sandbox(settings: Settings) -> Sandbox:
@@ -190,13 +152,14 @@ def create_session(
     approver: Approver | None,
     consumers: Iterable[Emit],
     resume: LoadedSession | None = None,
-    client_factory: Callable[[Settings], ModelClient] = create_client,
+    client_factory: Callable[[Settings], ClientChoice] = create_client,
 ) -> Session:
     """Build every part, open the stores, and emit the session's first event."""
     audit = open_audit(settings)
     sandbox = create_sandbox(settings)
     gate = create_policy(settings)
-    client = client_factory(settings)
+    choice = client_factory(settings)
+    client = choice.client
     store = SessionStore(settings.data_dir, settings.workspace)
     writer = store.reopen(resume) if resume else store.create(client.model, client.endpoint)
     tools = ToolRegistry(create_default_tools())
@@ -242,6 +205,14 @@ def create_session(
         policy_files=tuple(str(f.path) for f in settings.files), sandbox=sandbox.name)
     session = Session(agent, writer, client, started, audit, emitters)
     session.emit(started)
+    for notice in choice.notices:
+        session.emit(Notice(notice))
+    if choice.probe is not None and choice.probe.sent is not None:
+        sent = choice.probe.sent
+        session.emit(ModelRequestSent(
+            step=0, endpoint=sent.endpoint, model=sent.model, request_bytes=len(sent.body),
+            estimated_tokens=len(sent.body) // 4,
+            body_sha256=hashlib.sha256(sent.body).hexdigest(), body=sent.body.decode()))
     return session
 
 

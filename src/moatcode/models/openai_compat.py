@@ -103,6 +103,8 @@ class OpenAICompatClient:
         try:
             response = self._http.get(f"{self._base_url}/models")
             data = response.json().get("data", []) if response.status_code == 200 else []
+        except httpx.ConnectError as exc:
+            raise ModelUnreachable(self._base_url, _short(exc)) from exc
         except (httpx.HTTPError, ValueError, AttributeError):
             return []
         return [str(m.get("id")) for m in data if isinstance(m, dict) and m.get("id")]

@@ -60,7 +60,8 @@ def test_auto_probe_falls_back_to_text_and_reads_calls_back(
 
 def test_calls_left_in_content_are_recovered(project: Project,
                                             fake_model: FakeModelServer) -> None:
-    hermes = '<tool_call>\n{"name": "read_file", "arguments": {"path": "calc/ops.py"}}\n</tool_call>'
+    hermes = ('<tool_call>\n{"name": "read_file", "arguments": {"path": "calc/ops.py"}}\n'
+              '</tool_call>')
 
     def structured_now(body: dict[str, Any]) -> None:
         assistant = body["messages"][2]

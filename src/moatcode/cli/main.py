@@ -15,7 +15,9 @@ import click
 
 from moatcode.cli._load import load, workspace_for
 from moatcode.cli.audit_cmd import audit
+from moatcode.cli.doctor import doctor_command
 from moatcode.cli.policy_cmd import policy
+from moatcode.cli.serve_cmd import serve_model_command
 from moatcode.errors import MoatError, UsageError
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ def cli() -> None:
 @click.option("--max-turns", type=click.IntRange(min=1), help="Stop after this many turns.")
 @click.option("--model", help="Model name on the server.")
 @click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--model-file", type=click.Path(dir_okay=False),
+              help="Run this GGUF model in process instead of using a server.")
 @click.option("--cwd", type=click.Path(file_okay=False), help="Work in this directory.")
 @click.option("-c", "--continue", "continue_", is_flag=True,
               help="Continue the latest session in this project.")
@@ -66,7 +70,8 @@ def cli() -> None:
               help="Deny rule. Repeatable.")
 @click.option("-v", "--verbose", count=True, help="Log to stderr (-vv for debug).")
 def run_command(prompt: str | None, print_mode: bool, output_format: str, max_turns: int | None,
-                model: str | None, base_url: str | None, cwd: str | None, continue_: bool,
+                model: str | None, base_url: str | None, model_file: str | None,
+                cwd: str | None, continue_: bool,
                 resume_id: str | None, mode: str | None, allow: tuple[str, ...],
                 ask: tuple[str, ...], deny: tuple[str, ...], verbose: int) -> None:
     """Run the agent: interactively, or once with -p."""
@@ -75,8 +80,8 @@ def run_command(prompt: str | None, print_mode: bool, output_format: str, max_tu
         raise UsageError("Use either --continue or --resume ID, not both.")
     settings = load(
         workspace_for(cwd),
-        {"model.name": model, "model.base_url": base_url, "agent.max_turns": max_turns,
-         "permissions.mode": mode},
+        {"model.name": model, "model.base_url": base_url, "model.model_file": model_file,
+         "agent.max_turns": max_turns, "permissions.mode": mode},
         {"allow": list(allow), "ask": list(ask), "deny": list(deny)},
     )
     for notice in settings.notices:
@@ -136,6 +141,8 @@ def trust_command(cwd: str | None, revoke: bool) -> None:
 
 cli.add_command(audit)
 cli.add_command(policy)
+cli.add_command(serve_model_command)
+cli.add_command(doctor_command)
 
 
 def _configure_logging(verbose: int) -> None:

@@ -1,0 +1,1 @@
+"""serve: Moat serving a model to others (moat serve-model)."""

@@ -49,13 +49,11 @@ def plain_run(llm: Any, tokens: list[int]) -> tuple[float, float, int]:
     llm.reset()
     started = time.perf_counter()
     first = 0.0
-    count = 0
     # The same stop strings Moat passes, so both do the same work.
     for chunk in llm.create_completion(tokens, max_tokens=GENERATE, temperature=0.0,
                                        stream=True, stop=["<|im_end|>"]):
         if chunk["choices"][0]["text"] and not first:
             first = time.perf_counter()
-        count += 1
     end = time.perf_counter()
     return first - started, end - first, llm.n_tokens - len(tokens)
 

@@ -53,7 +53,13 @@ def audit() -> None:
 @click.pass_context
 def verify_command(ctx: click.Context, path: str | None, pubkey: str | None,
                    no_signatures: bool) -> None:
-    """Walk the hash chain; exit 0 when intact, 1 naming the first bad record."""
+    """Walk the hash chain; exit 0 when intact, 1 naming the first bad record.
+
+    Exit 3 when the chain is intact but its last records come after the last
+    signed checkpoint: the last session is still running or was killed, or
+    records were cut off and re-chained by someone without the signing key.
+    The next session that closes signs them.
+    """
     store = _store(ctx, path)
     key: Path | None = Path(pubkey) if pubkey else None
     if key is None and not no_signatures and not path:
@@ -61,7 +67,9 @@ def verify_command(ctx: click.Context, path: str | None, pubkey: str | None,
         key = own if own.exists() else None
     result = verify_store(store, key)
     click.echo(describe_result(result))
-    sys.exit(0 if result.ok else 1)
+    if result.ok:
+        sys.exit(0)
+    sys.exit(3 if result.problem is not None and result.problem.kind == "truncated" else 1)
 
 
 def describe_result(result: VerifyResult) -> str:

@@ -60,3 +60,18 @@ def test_grep_no_match_and_bad_regex(ctx: ToolContext) -> None:
     assert GrepTool().run({"pattern": "zzz_nothing"}, ctx) == ToolResult(True, "No matches.")
     bad = GrepTool().run({"pattern": "(unclosed"}, ctx)
     assert not bad.ok and bad.output.startswith("grep failed: ")
+
+
+def test_grep_leaves_secret_files_out(ctx: ToolContext) -> None:
+    from moatcode.guard.secret_files import is_secret_file
+
+    make_tree(ctx)
+    ctx.is_secret = is_secret_file
+    (ctx.workspace / ".env").write_text("DB_PASSWORD=add-me-to-prod\n")
+    (ctx.workspace / ".env.example").write_text("DB_PASSWORD=add-here\n")
+    result = GrepTool().run({"pattern": "add"}, ctx)
+    assert ".env:" not in result.output
+    assert ".env.example:1:DB_PASSWORD=add-here" in result.output
+    assert result.output.endswith("(matches in 1 secret file(s) such as .env or keys are not "
+                                  "shown: policy keeps them out of prompts)")
+    assert GlobTool().run({"pattern": ".env*"}, ctx).output == ".env.example"

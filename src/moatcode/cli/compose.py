@@ -171,7 +171,8 @@ def create_session(
             consumer(event)
 
     ctx = ToolContext(workspace=settings.workspace, sandbox=sandbox, env=command_env(settings),
-                      command_timeout_s=settings.sandbox.command_timeout_s, rg=find_rg())
+                      command_timeout_s=settings.sandbox.command_timeout_s, rg=find_rg(),
+                      is_secret=is_secret_file)
     agent = Agent(
         session_id=writer.id,
         system_prompt=load_system_prompt(),

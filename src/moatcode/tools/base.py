@@ -8,7 +8,7 @@ never an exception.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +29,9 @@ class ToolContext:
     todos: list[TodoItem] = field(default_factory=list)
     # The ripgrep binary for grep, glob and list_files.
     rg: str = "rg"
+    # Files that are secrets by nature (.env, keys): searches and listings leave them
+    # out, as policy denies reading them one by one.
+    is_secret: Callable[[str], bool] = field(default=lambda path: False)
 
 
 @dataclass(frozen=True)

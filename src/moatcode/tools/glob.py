@@ -40,6 +40,7 @@ class GlobTool:
             return ToolResult(False, f"glob failed: {exc}.")
         root = display_path(ctx.workspace, base)
         found = [line.removeprefix("./") for line in lines]
+        found = [name for name in found if not ctx.is_secret(name)]
         if root != ".":
             found = [f"{root}/{name}" for name in found]
         if not found:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from moatcode.tools._paths import display_path, resolve_in_workspace
@@ -54,13 +54,14 @@ class GrepTool:
             return ToolResult(False, f"grep failed: {exc}.")
         if not found:
             return ToolResult(True, "No matches.")
-        return _format(lines, int(args.get("max_results") or DEFAULT_MAX))
+        return _format(lines, int(args.get("max_results") or DEFAULT_MAX), ctx.is_secret)
 
 
-def _format(lines: list[str], limit: int) -> ToolResult:
+def _format(lines: list[str], limit: int, is_secret: Callable[[str], bool]) -> ToolResult:
     out: list[str] = []
     ranges: dict[str, list[int]] = {}
     matches = 0
+    hidden: set[str] = set()
     last: tuple[str, int] | None = None
     for raw in lines:
         event = json.loads(raw)
@@ -69,6 +70,9 @@ def _format(lines: list[str], limit: int) -> ToolResult:
             continue
         data = event["data"]
         path = _text(data["path"]).removeprefix("./")
+        if is_secret(path):
+            hidden.add(path)
+            continue
         number = int(data.get("line_number") or 0)
         if kind == "match":
             matches += 1
@@ -87,6 +91,11 @@ def _format(lines: list[str], limit: int) -> ToolResult:
         ranges.setdefault(path, []).append(number)
     if matches > limit:
         out.append(f"({matches - limit} more matches not shown; narrow the pattern, path or glob)")
+    if hidden:
+        out.append(f"(matches in {len(hidden)} secret file(s) such as .env or keys are not "
+                   "shown: policy keeps them out of prompts)")
+    if not out:
+        return ToolResult(True, "No matches.")
     sources = tuple(Source("file", path, min(numbers), max(numbers))
                     for path, numbers in ranges.items())
     return ToolResult(True, "\n".join(out), sources=sources)

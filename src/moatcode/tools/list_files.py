@@ -42,6 +42,8 @@ class ListFilesTool:
             lines, _ = run_rg(ctx.rg, ["--files", "--sort", "path", "."], base)
         except RipgrepError as exc:
             return ToolResult(False, f"list_files failed: {exc}.")
+        # Secret files (.env, keys) are listed, since knowing they exist helps; their
+        # contents stay out of reach of the read tools.
         files = [line.removeprefix("./") for line in lines]
         if not files:
             return ToolResult(True, f"{shown}/ is empty (or holds only ignored files).")

@@ -226,3 +226,15 @@ def _saw_listing(body: dict[str, Any]) -> None:
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "tool",
                                                      "user"]
     assert body["messages"][3]["content"].startswith("./ (")
+
+
+def test_an_ollama_endpoint_gets_its_own_api_and_num_ctx(project: Project) -> None:
+    with FakeModelServer(flavor="ollama", context_window=16_384) as fake:
+        fake.add(Reply(tool_calls=[Call("list_files", {})]), Reply(text="seen it"))
+        done = project.run("-p", "look", base_url=fake.url)
+        paths = [r.path for r in fake.chat_requests]
+        options = [r.json["options"]["num_ctx"] for r in fake.chat_requests]
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "seen it\n"
+    assert paths == ["/api/chat", "/api/chat"]
+    assert options == [16_384, 16_384]

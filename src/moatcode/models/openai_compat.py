@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -24,13 +23,22 @@ from moatcode.errors import (
     ContextLengthExceeded,
     ModelAuthError,
     ModelProtocolError,
-    ModelServerError,
     ModelUnreachable,
     UnknownModel,
 )
 from moatcode.models._assemble import TurnAssembler, parse_usage
 from moatcode.models._body import encode_request
 from moatcode.models._context import probe_context_window
+from moatcode.models._retry import (
+    Backoff,
+    Retryable,
+    describe_error,
+    dump_short_json,
+    raise_if_retryable,
+    read_error_message,
+    run_with_retries,
+    transport_failures,
+)
 from moatcode.models._sse import SSEFormatError, iter_sse_data
 from moatcode.models.base import (
     ModelDelta,
@@ -38,7 +46,6 @@ from moatcode.models.base import (
     ModelTurn,
     ReasoningChunk,
     RequestSent,
-    Retrying,
     TextChunk,
 )
 
@@ -46,13 +53,6 @@ log = logging.getLogger(__name__)
 
 _CONTEXT_WORDS = ("context length", "context window", "maximum context", "too many tokens",
                   "exceeds the context", "prompt is too long", "context_length_exceeded")
-
-
-class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 class OpenAICompatClient:
@@ -74,9 +74,7 @@ class OpenAICompatClient:
         self._model = model
         self._http = http
         self._stream = stream
-        self._max_retries = max_retries
-        self._backoff_s = backoff_s
-        self._max_backoff_s = max_backoff_s
+        self._backoff = Backoff(max_retries, backoff_s, max_backoff_s)
         self._context_window = context_window
         self._window_probed = context_window is not None
         self._extra_body = extra_body
@@ -102,9 +100,11 @@ class OpenAICompatClient:
         """The model ids the server lists at ``/models`` (empty if it lists none)."""
         try:
             response = self._http.get(f"{self._base_url}/models")
+            if response.status_code in (401, 403):
+                raise ModelAuthError(self._base_url, response.status_code)
             data = response.json().get("data", []) if response.status_code == 200 else []
         except httpx.ConnectError as exc:
-            raise ModelUnreachable(self._base_url, _short(exc)) from exc
+            raise ModelUnreachable(self._base_url, describe_error(exc)) from exc
         except (httpx.HTTPError, ValueError, AttributeError):
             return []
         return [str(m.get("id")) for m in data if isinstance(m, dict) and m.get("id")]
@@ -116,64 +116,31 @@ class OpenAICompatClient:
         body = encode_request(self._model, request, stream=self._stream, extra=self._extra_body)
         self._turns += 1
         yield RequestSent(self.endpoint, self._model, body)
-        attempt = 0
-        while True:
-            try:
-                turn = yield from self._attempt(body)
-            except _Retryable as exc:
-                attempt += 1
-                if attempt > self._max_retries:
-                    raise ModelServerError(
-                        f"The model server at {self._base_url} kept failing ({exc.reason}) "
-                        f"after {self._max_retries} retries; check the server, then resume "
-                        "with --continue."
-                    ) from exc
-                delay = self._delay(attempt, exc.retry_after)
-                log.info("retrying model request: %s (attempt %d, %.1fs)", exc.reason, attempt,
-                         delay)
-                yield Retrying(attempt, exc.reason, delay)
-                self._sleep(delay)
-                continue
-            self._answered = True
-            yield turn
-            return
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self._max_backoff_s)
-        return float(min(self._backoff_s * 2 ** (attempt - 1), self._max_backoff_s))
+        turn = yield from run_with_retries(lambda: self._attempt(body), backoff=self._backoff,
+                                           sleep=self._sleep, server=self._base_url)
+        self._answered = True
+        yield turn
 
     def _attempt(self, body: bytes) -> Generator[ModelDelta, None, ModelTurn]:
         headers = {"Content-Type": "application/json"}
         if self._stream:
             headers["Accept"] = "text/event-stream"
-        try:
-            with self._http.stream("POST", self.endpoint, content=body,
-                                   headers=headers) as response:
-                if response.status_code != 200:
-                    response.read()
-                    self._raise_for_status(response)
-                content_type = response.headers.get("content-type", "")
-                if self._stream and "text/event-stream" in content_type:
-                    return (yield from self._read_stream(response))
+        with transport_failures(self._base_url, answered=self._answered), \
+                self._http.stream("POST", self.endpoint, content=body,
+                                  headers=headers) as response:
+            if response.status_code != 200:
                 response.read()
-                return self._read_json(response)
-        except httpx.ConnectError as exc:
-            if not self._answered:
-                raise ModelUnreachable(self._base_url, _short(exc)) from exc
-            raise _Retryable(f"cannot connect: {_short(exc)}") from exc
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise _Retryable(f"connection dropped: {_short(exc)}") from exc
+                self._raise_for_status(response)
+            content_type = response.headers.get("content-type", "")
+            if self._stream and "text/event-stream" in content_type:
+                return (yield from self._read_stream(response))
+            response.read()
+            return self._read_json(response)
 
     def _raise_for_status(self, response: httpx.Response) -> None:
         status = response.status_code
-        message = _error_message(response)
-        if status == 429:
-            raise _Retryable("rate limited (HTTP 429)", _retry_after(response))
-        if status >= 500:
-            raise _Retryable(f"HTTP {status}: {message[:200]}", _retry_after(response))
+        message = read_error_message(response)
+        raise_if_retryable(response, message)
         if status in (401, 403):
             raise ModelAuthError(self._base_url, status)
         if status == 404:
@@ -211,7 +178,7 @@ class OpenAICompatClient:
                 f"server-sent events ({exc}); check that it is an OpenAI-compatible server."
             ) from exc
         if not assembler.done and not assembler.finish_reason:
-            raise _Retryable("stream ended before the answer was complete")
+            raise Retryable("stream ended before the answer was complete")
         return assembler.build(digest.hexdigest())
 
     def _read_events(self, events: Iterator[str],
@@ -222,7 +189,7 @@ class OpenAICompatClient:
                 return
             chunk = self._parse_chunk(data)
             if "error" in chunk:
-                raise _Retryable(f"error in stream: {_short_json(chunk['error'])}")
+                raise Retryable(f"error in stream: {dump_short_json(chunk['error'])}")
             usage = parse_usage(chunk.get("usage"))
             if usage is not None:
                 assembler.usage = usage
@@ -278,42 +245,3 @@ class OpenAICompatClient:
         assembler.usage = parse_usage(data.get("usage")) or assembler.usage
         return assembler.build(hashlib.sha256(raw).hexdigest())
 
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text.strip()[:500]
-    if isinstance(data, dict):
-        error = data.get("error", data)
-        if isinstance(error, dict):
-            return str(error.get("message") or error)
-        if isinstance(error, str):
-            return error
-        if isinstance(data.get("detail"), str):
-            return str(data["detail"])
-    return str(data)[:500]
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:160]
-
-
-def _short_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)[:200]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, distribution
@@ -64,21 +63,9 @@ def quiet_stderr() -> Iterator[None]:
 
 def make_repo(path: Path) -> Path:
     """A small Python project with a failing test, committed to git."""
-    (path / "calc").mkdir(parents=True)
-    (path / "calc" / "__init__.py").write_text("")
-    (path / "calc" / "ops.py").write_text("def add(a, b):\n    return a - b\n")
-    (path / "test_ops.py").write_text(
-        "from calc.ops import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n")
-    (path / "AGENTS.md").write_text("Run the tests with `python -m pytest -q`.\n")
-    git(path, "init", "-q")
-    git(path, "add", ".")
-    git(path, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm",
-        "init")
-    return path
+    from tests.sample_project import write_buggy_project
 
-
-def git(path: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=path, check=True)
+    return write_buggy_project(path)
 
 
 def median(values: Sequence[float]) -> float:

@@ -22,8 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, git, make_repo
+from _common import ROOT, make_repo
 from tests.fake_server import Call, FakeModelServer, Reply
+from tests.sample_project import git
 
 STEPS = [
     Call("list_files", {}),

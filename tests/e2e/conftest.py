@@ -12,6 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.sample_project import git, write_buggy_project
+
+__all__ = ["MOAT", "Project", "git", "json_lines", "types_of"]
+
 MOAT = str(Path(sys.executable).parent / "moat")
 
 
@@ -34,22 +38,6 @@ class Project:
     @property
     def data_dir(self) -> Path:
         return self.home / ".local" / "share" / "moat"
-
-
-def git(path: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
-
-
-def write_buggy_project(repo: Path) -> None:
-    (repo / "calc").mkdir(parents=True)
-    (repo / "calc" / "__init__.py").write_text("")
-    (repo / "calc" / "ops.py").write_text("def add(a, b):\n    return a - b\n")
-    (repo / "test_ops.py").write_text(
-        "from calc.ops import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n")
-    (repo / "AGENTS.md").write_text("Run the tests with `python -m pytest -q`.\n")
-    git(repo, "init", "-q")
-    git(repo, "add", ".")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "init")
 
 
 @pytest.fixture

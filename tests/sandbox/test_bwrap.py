@@ -48,7 +48,8 @@ def test_workspace_is_writable(make_sandbox: MakeSandbox, workspace: Path) -> No
     assert (workspace / "new.txt").read_text() == "made\n"
 
 
-def test_tmp_is_private_and_empty(make_sandbox: MakeSandbox, workspace: Path) -> None:
+def test_tmp_is_private_and_empty(make_sandbox: MakeSandbox, workspace: Path,
+                                  python_paths: tuple[Path, ...]) -> None:
     with tempfile.NamedTemporaryFile(dir="/tmp", prefix="moat-host-") as host_file:
         result = sh(
             make_sandbox(),
@@ -56,9 +57,10 @@ def test_tmp_is_private_and_empty(make_sandbox: MakeSandbox, workspace: Path) ->
             workspace,
         )
     # /tmp holds only what the sandbox itself made: the workspace's mount path (tmp_path
-    # lies in /tmp) and our file.
+    # lies in /tmp), this Python's when it lies in /tmp (a checkout there), and our file.
     listing = set(result.output.decode().split())
-    assert listing == {"inside", workspace.parts[2]}
+    mounted = {p.parts[2] for p in (workspace, *python_paths) if p.parts[1:2] == ("tmp",)}
+    assert listing == {"inside", *mounted}
     assert not Path("/tmp/inside").exists()
 
 

@@ -79,11 +79,11 @@ def create_sandbox(settings: Settings) -> Sandbox:
     problem = check_bwrap()
     if problem is None:
         path_dirs = command_env(settings)["PATH"].split(os.pathsep)
-        hidden = (settings.home, Path("/root"), Path("/home"))
+        homes = (settings.home, Path("/root"), Path("/home"))
         policy = SandboxPolicy(
             writable_roots=(settings.workspace,),
             read_only_paths=tuple(Path(p) for p in READ_ONLY_IN_WORKSPACE),
-            readable_paths=find_toolchains(path_dirs, hidden),
+            readable_paths=find_toolchains(path_dirs, homes, scratch=(Path("/tmp"),)),
             network=settings.sandbox.network,
             allowed_hosts=settings.sandbox.allowed_hosts,
             max_processes=settings.sandbox.max_processes,

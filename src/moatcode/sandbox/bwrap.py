@@ -50,6 +50,7 @@ from moatcode.sandbox.limits import (
     limits_from_policy,
 )
 from moatcode.sandbox.mounts import (
+    SANDBOX_TMP,
     MountPlan,
     hidden_paths,
     plan_mounts,
@@ -104,7 +105,7 @@ class BwrapSandbox:
         readable: list[Path] = []
         binds: list[tuple[Path, Path]] = []
         if self._policy.network == "allowlist":
-            hidden = hidden_paths(self._home).dirs
+            hidden = (*hidden_paths(self._home).dirs, SANDBOX_TMP)
             readable += [
                 p for p in _python_paths(self._python) if any(p.is_relative_to(h) for h in hidden)
             ]

@@ -94,6 +94,10 @@ def plan_mounts(
         args += ["--dir", str(FALLBACK_HOME)]
     for path in hidden.files:
         args += ["--ro-bind", "/dev/null", str(path)]
+    # Readable paths (toolchains under a hidden directory) go before the writable roots,
+    # so a toolchain that contains the workspace cannot make it read-only.
+    for path in (*policy.readable_paths, *readable):
+        args += ["--ro-bind-try", str(path), str(path)]
     for root in roots:
         args += ["--bind", str(root), str(root)]
 
@@ -106,8 +110,6 @@ def plan_mounts(
         if placeholder is not None and placeholder not in placeholders:
             placeholders.append(placeholder)
 
-    for path in (*policy.readable_paths, *readable):
-        args += ["--ro-bind-try", str(path), str(path)]
     for source, dest in binds:
         args += ["--ro-bind", str(source), str(dest)]
     return MountPlan(tuple(args), sandbox_home, tuple(placeholders))

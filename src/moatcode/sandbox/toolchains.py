@@ -1,12 +1,14 @@
 """Which hidden directories a sandboxed command still needs: the user's toolchains.
 
-The sandbox hides the home directory (and ``/root``, ``/home``), yet
-interpreters and compilers often live there: ``~/.pyenv``, ``~/.cargo``,
-``~/.nvm``, a virtual environment whose ``python`` links into one. For every
-directory on the command's ``PATH``, and every executable there that is a link,
-the toolchain directory it lives in is shown again, read-only. Directories that
-hold credentials or settings (``~/.ssh``, ``~/.config``, ...) are never shown
-whole: only the exact directory on ``PATH``.
+The sandbox hides the home directory (and ``/root``, ``/home``, and ``/tmp``
+behind a private one), yet interpreters and compilers often live there:
+``~/.pyenv``, ``~/.cargo``, ``~/.nvm``, a virtual environment whose ``python``
+links into one. For every directory on the command's ``PATH``, and every
+executable there that is a link, the toolchain it belongs to is shown again,
+read-only: under a home directory the top directory (``~/.pyenv``); elsewhere
+the prefix holding ``bin`` (a virtual environment under ``/tmp``). Directories
+that hold credentials or settings (``~/.ssh``, ``~/.config``, ...) are never
+shown whole: only the exact directory on ``PATH``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ PRIVATE = frozenset({
 })
 
 
-def find_toolchains(path_dirs: Iterable[str], hidden_roots: Iterable[Path]) -> tuple[Path, ...]:
-    roots = [Path(os.path.realpath(r)) for r in hidden_roots]
+def find_toolchains(path_dirs: Iterable[str], homes: Iterable[Path],
+                    scratch: Iterable[Path] = ()) -> tuple[Path, ...]:
+    """Directories to show read-only: ``homes`` get whole toolchain directories,
+    ``scratch`` roots (``/tmp``) only the prefix around a ``bin``."""
+    roots = [(Path(os.path.realpath(r)), True) for r in homes]
+    roots += [(Path(os.path.realpath(r)), False) for r in scratch]
     found: set[Path] = set()
     for entry in path_dirs:
         if not entry or not os.path.isabs(entry):
@@ -50,13 +56,16 @@ def _candidates(directory: Path) -> list[Path]:
     return out
 
 
-def _toolchain_dir(path: Path, roots: list[Path]) -> Path | None:
-    for root in roots:
+def _toolchain_dir(path: Path, roots: list[tuple[Path, bool]]) -> Path | None:
+    for root, is_home in roots:
         if path == root or not path.is_relative_to(root):
             continue
         first = path.relative_to(root).parts[0]
         if first in PRIVATE:
             return path if path.is_dir() else None
+        if not is_home:
+            prefix = path.parent if path.name == "bin" else path
+            return prefix if prefix.is_dir() and prefix != root else None
         top = root / first
         return top if top.is_dir() else None
     return None

@@ -71,3 +71,19 @@ def test_sigkill_mid_session_loses_nothing_before_it(project: Project,
     healed = project.run("audit", "verify")
     assert healed.returncode == 0, healed.stdout
     assert healed.stdout.startswith("OK: ")
+
+
+def test_no_audit_no_session(project: Project, fake_model: FakeModelServer) -> None:
+    store = project.data_dir / "audit.db"
+    store.parent.mkdir(parents=True)
+    store.write_bytes(b"this is not a database, it was damaged\n" * 100)
+    done = project.run("-p", "hello", base_url=fake_model.url)
+    assert done.returncode == 5
+    assert done.stderr.startswith("moat: error: ") and str(store) in done.stderr
+    assert fake_model.chat_requests == []  # no unaudited work
+    managed = project.root / "no-managed.toml"
+    managed.write_text("[audit]\nrequired = false\n")
+    fake_model.add(Reply(text="unaudited, as allowed"))
+    allowed = project.run("-p", "hello", base_url=fake_model.url)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "Running WITHOUT an audit log, as the managed policy allows" in allowed.stderr

@@ -133,17 +133,22 @@ def audit_key_path(settings: Settings) -> Path:
     return settings.audit.key_path or settings.data_dir / "audit-signing.key"
 
 
-def open_audit(settings: Settings) -> AuditSink | None:
-    """The audit sink; with no audit log Moat does not run, unless the managed policy allows."""
+def open_audit(settings: Settings) -> tuple[AuditSink | None, str]:
+    """The audit sink, or why there is none.
+
+    Without an audit log Moat does not run, unless the managed policy allows it
+    (``audit.required = false``); then the reason becomes a notice.
+    """
     try:
         store = AuditStore.open(audit_path(settings), synchronous=settings.audit.sync)
         signer = load_or_create_signer(audit_key_path(settings))
-    except MoatError:
+    except MoatError as exc:
         if settings.audit.required:
             raise
-        return None
-    return AuditSink(store, store_requests=settings.audit.store_requests, signer=signer,
+        return None, f"Running WITHOUT an audit log, as the managed policy allows: {exc}"
+    sink = AuditSink(store, store_requests=settings.audit.store_requests, signer=signer,
                      checkpoint_every=settings.audit.checkpoint_every)
+    return sink, ""
 
 
 def create_session(
@@ -155,7 +160,7 @@ def create_session(
     client_factory: Callable[[Settings], ClientChoice] = create_client,
 ) -> Session:
     """Build every part, open the stores, and emit the session's first event."""
-    audit = open_audit(settings)
+    audit, no_audit = open_audit(settings)
     sandbox = create_sandbox(settings)
     gate = create_policy(settings)
     choice = client_factory(settings)
@@ -206,7 +211,7 @@ def create_session(
         policy_files=tuple(str(f.path) for f in settings.files), sandbox=sandbox.name)
     session = Session(agent, writer, client, started, audit, emitters)
     session.emit(started)
-    for notice in choice.notices:
+    for notice in [*choice.notices, *filter(None, [no_audit])]:
         session.emit(Notice(notice))
     if choice.probe is not None and choice.probe.sent is not None:
         sent = choice.probe.sent

@@ -152,6 +152,8 @@ class Agent:
         self._redactions: list[Redaction] = []
         self._session_allowed: set[str] = set()
         self._chars_per_token = 4.0
+        # Called before a tool call that may change files runs (the front-end's undo snapshot).
+        self.before_change: Callable[[ToolCall, Action], None] | None = None
         self.messages: list[Message] = list(history)
         if not self.messages:
             self._append(Message("system", system_prompt))
@@ -210,6 +212,19 @@ class Agent:
         )
         self._emit(event)
         return event
+
+    # -- switching parts mid-session (the interactive front-end) --------------
+
+    def set_gate(self, gate: Gate) -> None:
+        """Decide later actions with ``gate`` (the user changed mode or added a rule)."""
+        self._gate = gate
+
+    def set_client(self, client: ModelClient) -> None:
+        """Send later requests to ``client`` (the user switched models)."""
+        self._client = client
+
+    def context_window(self) -> int:
+        return self._window()
 
     # -- the conversation ----------------------------------------------------
 
@@ -340,6 +355,8 @@ class Agent:
         allowed, message = self._permit(call, action, prepared)
         if not allowed:
             return self._finish(call, ToolResult(False, message), started)
+        if self.before_change is not None and action.kind in ("edit", "bash"):
+            self.before_change(call, action)
         try:
             result = prepared.tool.run(prepared.args, self._ctx)
         except ToolArgumentError as exc:

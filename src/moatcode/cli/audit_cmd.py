@@ -6,18 +6,17 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from moatcode.audit.checkpoint import public_key_path_for
-from moatcode.audit.export import export_records
-from moatcode.audit.log import iter_log_rows
-from moatcode.audit.render import render_report
-from moatcode.audit.report import build_report
-from moatcode.audit.verify import VerifyResult, verify_store
 from moatcode.cli._load import load, workspace_for
-from moatcode.cli.compose import audit_key_path, audit_path
 from moatcode.errors import UsageError
+
+# The audit modules are imported by the commands that use them, so that `moat`
+# itself (every command's parser is built at start) starts fast.
+if TYPE_CHECKING:
+    from moatcode.audit.verify import VerifyResult
 
 STORE_HELP = "The audit store or a JSON-lines export (default: yours)."
 
@@ -25,6 +24,8 @@ STORE_HELP = "The audit store or a JSON-lines export (default: yours)."
 def _store(ctx: click.Context, path: str | None) -> Path:
     if path:
         return Path(path)
+    from moatcode.cli.compose import audit_path
+
     return audit_path(load(workspace_for(None)))
 
 
@@ -60,6 +61,10 @@ def verify_command(ctx: click.Context, path: str | None, pubkey: str | None,
     records were cut off and re-chained by someone without the signing key.
     The next session that closes signs them.
     """
+    from moatcode.audit.checkpoint import public_key_path_for
+    from moatcode.audit.verify import verify_store
+    from moatcode.cli.compose import audit_key_path
+
     store = _store(ctx, path)
     key: Path | None = Path(pubkey) if pubkey else None
     if key is None and not no_signatures and not path:
@@ -105,6 +110,8 @@ def describe_result(result: VerifyResult) -> str:
 def log_command(ctx: click.Context, path: str | None, session: str | None, since: str | None,
                 kind: str | None, as_json: bool) -> None:
     """Show audit records as a table or JSON lines."""
+    from moatcode.audit.log import iter_log_rows
+
     rows = iter_log_rows(_store(ctx, path), session=session, since=_since(since), kind=kind)
     for row in rows:
         if as_json:
@@ -125,6 +132,8 @@ def log_command(ctx: click.Context, path: str | None, session: str | None, since
 def export_command(ctx: click.Context, path: str | None, fmt: str, since: str | None,
                    out: str | None) -> None:
     """Export records for a SIEM, each line self-contained with its hash."""
+    from moatcode.audit.export import export_records
+
     store = _store(ctx, path)
     if out:
         target = Path(out)
@@ -147,6 +156,9 @@ def export_command(ctx: click.Context, path: str | None, fmt: str, since: str | 
 def report_command(ctx: click.Context, path: str | None, session: str | None, fmt: str,
                    out: str | None) -> None:
     """The data-flow report of a session: what was sent where, and who allowed what."""
+    from moatcode.audit.render import render_report
+    from moatcode.audit.report import build_report
+
     report = build_report(_store(ctx, path), session)
     text = render_report(report, fmt)  # type: ignore[arg-type]
     if out:

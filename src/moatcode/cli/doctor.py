@@ -16,10 +16,11 @@ from typing import Literal
 import click
 
 from moatcode.cli._load import load, workspace_for
-from moatcode.cli.clients import PROBE_CACHE
-from moatcode.cli.compose import audit_path, create_policy, find_rg
 from moatcode.config.settings import Settings
 from moatcode.errors import MoatError
+
+# compose and clients are imported where used: `moat` builds every command's
+# parser at start, and the interactive prompt should not wait for them.
 
 Status = Literal["ok", "warn", "FAIL"]
 
@@ -61,6 +62,8 @@ def _guard(name: str, fix: str, body: Callable[[], list[Check]]) -> list[Check]:
 
 
 def _policy(settings: Settings, no_probe: bool) -> list[Check]:
+    from moatcode.cli.compose import create_policy
+
     def body() -> list[Check]:
         engine = create_policy(settings)
         rules = len(engine.describe())
@@ -102,6 +105,7 @@ def _embedded(settings: Settings) -> list[Check]:
 
 
 def _remote(settings: Settings, base_url: str, no_probe: bool) -> list[Check]:
+    from moatcode.cli.clients import PROBE_CACHE
     from moatcode.guard.egress import create_http_client
     from moatcode.models.openai_compat import OpenAICompatClient
     from moatcode.models.probe import probe_tool_protocol, save_cached
@@ -157,6 +161,7 @@ def _sandbox(settings: Settings, no_probe: bool) -> list[Check]:
 def _audit(settings: Settings, no_probe: bool) -> list[Check]:
     from moatcode.audit.store import AuditStore
     from moatcode.audit.verify import verify_store
+    from moatcode.cli.compose import audit_path
 
     path = audit_path(settings)
 
@@ -179,6 +184,8 @@ def _audit(settings: Settings, no_probe: bool) -> list[Check]:
 
 
 def _ripgrep(settings: Settings, no_probe: bool) -> list[Check]:
+    from moatcode.cli.compose import find_rg
+
     rg = find_rg()
     if Path(rg).exists() or shutil.which(rg):
         return [Check("ripgrep", "ok", rg)]

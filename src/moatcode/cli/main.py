@@ -93,7 +93,9 @@ def run_command(prompt: str | None, print_mode: bool, output_format: str, max_tu
         code = run_headless(settings, text, output_format, continue_=continue_,
                             resume_id=resume_id)
         sys.exit(code)
-    raise UsageError("Interactive sessions are not available in this build; run with -p.")
+    from moatcode.cli.interactive import run_interactive
+
+    sys.exit(run_interactive(settings, prompt, continue_=continue_, resume_id=resume_id))
 
 
 def _read_stdin_prompt() -> str:

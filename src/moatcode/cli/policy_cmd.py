@@ -5,8 +5,6 @@ from __future__ import annotations
 import click
 
 from moatcode.cli._load import load, workspace_for
-from moatcode.cli.compose import create_policy
-from moatcode.policy.spec import parse_action_spec
 
 
 @click.group("policy")
@@ -19,6 +17,8 @@ def policy() -> None:
 def show_command(cwd: str | None) -> None:
     """Print every effective rule with the layer and file it comes from."""
     settings = load(workspace_for(cwd))
+    from moatcode.cli.compose import create_policy
+
     engine = create_policy(settings)
     click.echo(f"mode: {settings.permissions.mode} "
                f"(from {settings.origins.get('permissions.mode', 'the default')})")
@@ -49,6 +49,9 @@ def check_command(action: str, cwd: str | None, mode: str | None) -> None:
     Exit code: 0 allow, 1 deny, 3 ask.
     """
     settings = load(workspace_for(cwd), {"permissions.mode": mode})
+    from moatcode.cli.compose import create_policy
+    from moatcode.policy.spec import parse_action_spec
+
     verdict = create_policy(settings).decide(parse_action_spec(action))
     click.echo(f"{verdict.decision}: {verdict.reason}")
     click.echo(f"rule: {verdict.rule} ({verdict.layer})")

@@ -1,0 +1,1 @@
+"""Undo snapshots of the workspace, kept as git trees outside the user's repository."""

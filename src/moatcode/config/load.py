@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from moatcode.config import trust
-from moatcode.config.schema import SettingsFile
+from moatcode.config.schema import SCHEMA, SECTIONS, check_values, flatten
 from moatcode.config.settings import (
     ALL_MODES,
     AgentSettings,
@@ -161,7 +159,7 @@ def _toml_layer(name: str, path: Path, *, required: bool = False, trusted: bool 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file.") from exc
-    values = _flatten(data)
+    values = flatten(data)
     _check_file_values(values, str(path))
     yield _Layer(name, path, values, text=text, trusted=trusted, source=str(path))
 
@@ -208,38 +206,12 @@ def _read_text(path: Path, fail_closed: bool) -> str | None:
         raise ConfigError(f"The settings file {path} cannot be read ({exc}); fix it.") from exc
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and not prefix:
-            flat.update(_flatten(value, f"{dotted}."))
-        else:
-            flat[dotted] = value
-    return flat
-
-
-def _unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        section, _, name = key.partition(".")
-        if name:
-            nested.setdefault(section, {})[name] = value
-        else:
-            nested[section] = value
-    return nested
-
-
 def _check_file_values(values: Mapping[str, Any], where: str) -> None:
-    try:
-        SettingsFile.model_validate(_unflatten(values))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(p) for p in error["loc"])
-        if error["type"] == "extra_forbidden":
-            raise ConfigError(f"Unknown setting '{key}' in {where}; remove it or fix its "
-                              "spelling (docs/configuration.md lists every key).") from exc
-        raise ConfigError(f"Bad value for '{key}' in {where}: {error['msg']}; fix it.") from exc
+    check_values(values, where)
+    for key in values.get("locked", []):
+        if key not in SCHEMA and key not in SECTIONS:
+            raise ConfigError(f"locked names '{key}' in {where}, which is no setting; "
+                              "fix it (docs/configuration.md lists every key).")
 
 
 def _env_values(env: Mapping[str, str]) -> dict[str, Any]:

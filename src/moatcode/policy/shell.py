@@ -29,6 +29,20 @@ import tree_sitter
 import tree_sitter_bash
 from tree_sitter import Node
 
+from moatcode.policy._nodes import (
+    Placed,
+    arith_plain,
+    assignment_word,
+    bare_newline,
+    clip,
+    escaped,
+    first_error,
+    gaps,
+    join_continued,
+    last_command,
+    place,
+    unescape_backticks,
+)
 from moatcode.policy.words import Word, literal_word, node_text, resolve_word
 from moatcode.policy.wrappers import MAX_DEPTH, PartKind, expand_command, find_risky_variable
 
@@ -37,7 +51,6 @@ from moatcode.policy.wrappers import MAX_DEPTH, PartKind, expand_command, find_r
 Dirs = tuple[str | None, ...]
 _MAX_DIRS = 16
 # A word with the byte range it came from.
-_Placed = tuple[int, int, Word]
 
 
 @dataclass(frozen=True)
@@ -111,7 +124,7 @@ class _Context:
     depth: int
     # Words and standard input that a redirection hands to a command found
     # later in the walk, keyed by that command's byte range.
-    handoff: dict[tuple[int, int], tuple[list[_Placed], str | None]] = field(default_factory=dict)
+    handoff: dict[tuple[int, int], tuple[list[Placed], str | None]] = field(default_factory=dict)
     # Where the walk met `$(` and backticks it understood, and text that is
     # only data (quotes, comments), to find the substitutions it did not.
     known: set[int] = field(default_factory=set)
@@ -120,16 +133,6 @@ class _Context:
 
 _WRITE_OPS = frozenset({">", ">>", "&>", "&>>", ">|", "<>"})
 _HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr"})
-_ARITH_OK = frozenset(
-    {
-        "number",
-        "binary_expression",
-        "unary_expression",
-        "parenthesized_expression",
-        "ternary_expression",
-        "postfix_expression",
-    }
-)
 _ARITH_TEST_OPS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
 _SUBSTITUTION_START = re.compile(rb"`|\$\(")
 _SUBSTITUTIONS = frozenset({"command_substitution", "process_substitution", "arithmetic_expansion"})
@@ -192,18 +195,18 @@ class _Walker:
 
     def parse_script(self, text: str, *, sudo: tuple[Word, ...], depth: int) -> None:
         if depth > MAX_DEPTH:
-            self.add_marker("commands are nested too deeply to follow", _clip(text))
+            self.add_marker("commands are nested too deeply to follow", clip(text))
             return
         src = text.encode("utf-8", "surrogatepass")
         root = _parser().parse(src).root_node
         if root.has_error:
-            bad = _first_error(root)
+            bad = first_error(root)
             if bad is not None and bad.is_missing:
                 reason = f"the command is incomplete (missing {bad.type!r})"
-                shown = _clip(text)
+                shown = clip(text)
             else:
                 reason = "part of the command could not be parsed"
-                shown = _clip(node_text(bad, src)) if bad is not None else _clip(text)
+                shown = clip(node_text(bad, src)) if bad is not None else clip(text)
             self.add_marker(reason, shown)
         ctx = _Context(src, sudo, depth)
         self._walk(root, ctx)
@@ -220,7 +223,7 @@ class _Walker:
         stray: list[int] = []
         for match in _SUBSTITUTION_START.finditer(src):
             at = match.start()
-            if at in ctx.known or _escaped(src, at):
+            if at in ctx.known or escaped(src, at):
                 continue
             if any(start <= at < end for start, end in ctx.literal):
                 continue
@@ -229,12 +232,12 @@ class _Walker:
             return
         self.add_marker(
             "the parser did not see a command substitution",
-            _clip(src[stray[0] :].decode("utf-8", "replace")),
+            clip(src[stray[0] :].decode("utf-8", "replace")),
         )
         ticks = [at for at in stray if src[at : at + 1] == b"`"]
         for start, end in zip(ticks[::2], ticks[1::2], strict=False):
             inner = src[start + 1 : end].decode("utf-8", "replace")
-            self.parse_script(_unescape_backticks(inner), sudo=ctx.sudo, depth=ctx.depth + 1)
+            self.parse_script(unescape_backticks(inner), sudo=ctx.sudo, depth=ctx.depth + 1)
         for at in stray:
             if src[at : at + 2] == b"$(":
                 inner = src[at + 2 :].decode("utf-8", "replace")
@@ -256,7 +259,7 @@ class _Walker:
                     # Inside backticks \` starts a nested substitution and \$ is $:
                     # bash unescapes the text and then parses it.
                     ctx.literal.append((node.start_byte, node.end_byte))
-                    text = _unescape_backticks(inner.decode("utf-8", "replace"))
+                    text = unescape_backticks(inner.decode("utf-8", "replace"))
                     self.parse_script(text, sudo=ctx.sudo, depth=ctx.depth + 1)
                     return
         if kind == "command":
@@ -268,7 +271,7 @@ class _Walker:
             if extras:
                 self.add_marker(
                     "words after a redirection belong to no command",
-                    _clip(node_text(node, ctx.src)),
+                    clip(node_text(node, ctx.src)),
                 )
         elif kind == "heredoc_redirect":
             self._heredoc(node, ctx)
@@ -279,8 +282,8 @@ class _Walker:
         else:
             self._check_arithmetic(node, ctx)
             if kind not in _WORD_NODES:
-                for _, gap in _gaps(node, ctx.src):
-                    self.add_marker("part of the command could not be parsed", _clip(gap))
+                for _, gap in gaps(node, ctx.src):
+                    self.add_marker("part of the command could not be parsed", clip(gap))
             for child in node.children:
                 self._walk(child, ctx)
 
@@ -288,7 +291,7 @@ class _Walker:
         handed, stdin = ctx.handoff.pop((node.start_byte, node.end_byte), ([], None))
         name: Node | None = None
         # Words from anywhere in the text, put back in order.
-        args: list[_Placed] = list(handed)
+        args: list[Placed] = list(handed)
         args.extend(self._gap_words(node, ctx))
         for i, child in enumerate(node.children):
             field_name = node.field_name_for_child(i)
@@ -296,7 +299,7 @@ class _Walker:
                 name = child
             elif field_name == "argument":
                 self._walk(child, ctx)
-                args.append(_place(child, ctx.src))
+                args.append(place(child, ctx.src))
             elif child.type == "variable_assignment":
                 self._assignment(child, ctx)
             elif child.type == "file_redirect":
@@ -313,12 +316,12 @@ class _Walker:
             return
         self._walk(name, ctx)
         name_word = name.named_children[0] if name.named_children else name
-        placed = sorted([_place(name_word, ctx.src), *args], key=lambda p: p[0])
+        placed = sorted([place(name_word, ctx.src), *args], key=lambda p: p[0])
         placed = self._cut_at_line_break(placed, node, ctx)
-        words = tuple(w for _, _, w in _join_continued(placed, ctx.src))
+        words = tuple(w for _, _, w in join_continued(placed, ctx.src))
         expand_command(words, self, sudo=ctx.sudo, stdin=stdin, depth=ctx.depth)
 
-    def _cut_at_line_break(self, placed: list[_Placed], node: Node, ctx: _Context) -> list[_Placed]:
+    def _cut_at_line_break(self, placed: list[Placed], node: Node, ctx: _Context) -> list[Placed]:
         """End the command at a line break the grammar read as part of a word.
 
         tree-sitter-bash reads ``echo a<newline>\\rm x`` as one command whose
@@ -327,13 +330,13 @@ class _Walker:
         """
         for i, (start, end, _) in enumerate(placed):
             raw = ctx.src[start:end]
-            at = _bare_newline(raw) if b"\n" in raw else -1
+            at = bare_newline(raw) if b"\n" in raw else -1
             if at < 0:
                 continue
             cut = start + at
             self.add_marker(
                 "a line break the parser read as part of a word",
-                _clip(ctx.src[cut : node.end_byte].decode("utf-8", "replace")),
+                clip(ctx.src[cut : node.end_byte].decode("utf-8", "replace")),
             )
             rest = ctx.src[cut + 1 : node.end_byte].decode("utf-8", "replace")
             self.parse_script(rest, sudo=ctx.sudo, depth=ctx.depth + 1)
@@ -346,7 +349,7 @@ class _Walker:
 
     def _redirected(self, node: Node, ctx: _Context) -> None:
         body = node.child_by_field_name("body")
-        extras: list[_Placed] = self._gap_words(node, ctx)
+        extras: list[Placed] = self._gap_words(node, ctx)
         stdin: str | None = None
         # Writes are recorded after the body, so a `cd` in it counts: `cd x && echo > f`.
         writes: list[tuple[Word, str]] = []
@@ -363,34 +366,34 @@ class _Walker:
                 stdin = self._herestring(child, ctx)
             else:
                 self._walk(child, ctx)
-        last = _last_command(body) if body is not None else None
+        last = last_command(body) if body is not None else None
         if last is not None:
             ctx.handoff[(last.start_byte, last.end_byte)] = (extras, stdin)
         elif extras:
             self.add_marker(
-                "words after a redirection belong to no command", _clip(node_text(node, ctx.src))
+                "words after a redirection belong to no command", clip(node_text(node, ctx.src))
             )
         if body is not None:
             self._walk(body, ctx)
         for word, text in writes:
             self.add_write(word, text)
 
-    def _gap_words(self, node: Node, ctx: _Context) -> list[_Placed]:
+    def _gap_words(self, node: Node, ctx: _Context) -> list[Placed]:
         """Words in ``node`` that no child covers: the grammar drops `-` before `<<EOF`."""
-        found: list[_Placed] = []
-        for start, text in _gaps(node, ctx.src):
+        found: list[Placed] = []
+        for start, text in gaps(node, ctx.src):
             for match in re.finditer(r"\S+", text):
                 token = match.group(0)
                 if _PLAIN_TOKEN.fullmatch(token):
                     at = start + len(text[: match.start()].encode())
                     found.append((at, at + len(token), literal_word(token)))
                 else:
-                    self.add_marker("part of the command could not be parsed", _clip(token))
+                    self.add_marker("part of the command could not be parsed", clip(token))
         return found
 
     def _redirect(
         self, node: Node, ctx: _Context, deferred: list[tuple[Word, str]] | None = None
-    ) -> list[_Placed]:
+    ) -> list[Placed]:
         """Record a write (or defer it); return the words that really belong to the command."""
         targets = node.children_by_field_name("destination")
         op = next((c.type for c in node.children if not c.is_named), "")
@@ -405,7 +408,7 @@ class _Walker:
             deferred.append((word, f"{op}{word.source}"))
         elif writes:
             self.add_write(word, f"{op}{word.source}")
-        return [_place(t, ctx.src) for t in targets[1:]]
+        return [place(t, ctx.src) for t in targets[1:]]
 
     def _herestring(self, node: Node, ctx: _Context) -> str | None:
         for child in node.named_children:
@@ -414,9 +417,9 @@ class _Walker:
             return word.shell if word.dynamic else word.text
         return None
 
-    def _heredoc(self, node: Node, ctx: _Context) -> tuple[str | None, list[_Placed]]:
+    def _heredoc(self, node: Node, ctx: _Context) -> tuple[str | None, list[Placed]]:
         """Walk a here-document; return its text (for a shell that reads it) and stray words."""
-        extras: list[_Placed] = []
+        extras: list[Placed] = []
         quoted = False
         text: str | None = None
         for i, child in enumerate(node.children):
@@ -432,7 +435,7 @@ class _Walker:
                     self._heredoc_expansions(child, ctx)
             elif node.field_name_for_child(i) == "argument":
                 self._walk(child, ctx)
-                extras.append(_place(child, ctx.src))
+                extras.append(place(child, ctx.src))
             elif kind == "file_redirect":
                 extras.extend(self._redirect(child, ctx))
             elif kind != "heredoc_end":
@@ -454,7 +457,7 @@ class _Walker:
         lines = body.split("\n")
         for i, line in enumerate(lines):
             if (line.lstrip("\t") if strip_tabs else line) == delimiter:
-                self.add_marker("a here-document ends before the parser thinks", _clip(line))
+                self.add_marker("a here-document ends before the parser thinks", clip(line))
                 rest = "\n".join(lines[i + 1 :])
                 self.parse_script(rest, sudo=ctx.sudo, depth=ctx.depth + 1)
                 return
@@ -472,7 +475,7 @@ class _Walker:
         for match in _BACKTICKS.finditer(text):
             at = body.start_byte + len(text[: match.start()].encode())
             ctx.known.update((at, at + len(match.group(0).encode()) - 1))
-            self.add_marker("backticks in a here-document run a command", _clip(match.group(0)))
+            self.add_marker("backticks in a here-document run a command", clip(match.group(0)))
             self.parse_script(match.group(1), sudo=ctx.sudo, depth=ctx.depth + 1)
 
     def _assignment(self, node: Node, ctx: _Context) -> None:
@@ -481,7 +484,7 @@ class _Walker:
         var = find_risky_variable(name_text + "=")
         if var:
             self.add_marker(
-                f"it sets {var}, which changes what runs", _clip(node_text(node, ctx.src))
+                f"it sets {var}, which changes what runs", clip(node_text(node, ctx.src))
             )
         for child in node.children:
             self._walk(child, ctx)
@@ -493,7 +496,7 @@ class _Walker:
                 words.append(literal_word(node_text(child, ctx.src)))
             elif child.type == "variable_assignment":
                 self._assignment(child, ctx)
-                words.append(_assignment_word(child, ctx.src))
+                words.append(assignment_word(child, ctx.src))
             elif child.type == "variable_name":
                 words.append(literal_word(node_text(child, ctx.src)))
             else:
@@ -508,9 +511,9 @@ class _Walker:
         arith = kind in ("arithmetic_expansion", "c_style_for_statement") or (
             kind == "compound_statement" and node.child_count and node.children[0].type == "(("
         )
-        if arith and any(not _arith_plain(c) for c in node.named_children if c.type != "do_group"):
+        if arith and any(not arith_plain(c) for c in node.named_children if c.type != "do_group"):
             self.add_marker(
-                "arithmetic on variables can run commands", _clip(node_text(node, ctx.src))
+                "arithmetic on variables can run commands", clip(node_text(node, ctx.src))
             )
         elif (
             kind == "binary_expression"
@@ -521,28 +524,28 @@ class _Walker:
             if (
                 op is not None
                 and node_text(op, ctx.src) in _ARITH_TEST_OPS
-                and any(not _arith_plain(c) for c in node.named_children if c != op)
+                and any(not arith_plain(c) for c in node.named_children if c != op)
             ):
                 self.add_marker(
-                    "arithmetic on variables can run commands", _clip(node_text(node, ctx.src))
+                    "arithmetic on variables can run commands", clip(node_text(node, ctx.src))
                 )
         elif kind == "subscript":
             index = node.child_by_field_name("index")
             whole = index is not None and node_text(index, ctx.src) in ("@", "*")
-            if index is not None and not whole and not _arith_plain(index):
+            if index is not None and not whole and not arith_plain(index):
                 self.add_marker(
                     "an array subscript is arithmetic and can run commands",
-                    _clip(node_text(node, ctx.src)),
+                    clip(node_text(node, ctx.src)),
                 )
         elif kind == "expansion":
             ops = [node_text(c, ctx.src) for c in node.children if not c.is_named]
             if len(ops) > 1 and ops[1] == "!":
                 self.add_marker(
-                    "indirect expansion can run commands", _clip(node_text(node, ctx.src))
+                    "indirect expansion can run commands", clip(node_text(node, ctx.src))
                 )
             elif "@" in ops and "P" in ops:
                 self.add_marker(
-                    "prompt expansion can run commands", _clip(node_text(node, ctx.src))
+                    "prompt expansion can run commands", clip(node_text(node, ctx.src))
                 )
 
     def _change_dir(self, target: Word | None) -> Dirs:
@@ -558,145 +561,3 @@ class _Walker:
         merged = tuple(dict.fromkeys((*self.dirs, *new)))
         self.dirs = merged if len(merged) <= _MAX_DIRS else (*merged[:_MAX_DIRS], None)
         return tuple(dict.fromkeys(new))
-
-
-def _bare_newline(raw: bytes) -> int:
-    """Where a newline outside quotes and substitutions sits in a word's text, or -1."""
-    stack: list[bytes] = []  # open quotes and substitutions, innermost last
-    i = 0
-    while i < len(raw):
-        c = raw[i : i + 1]
-        top = stack[-1] if stack else b""
-        if top == b"'":
-            if c == b"'":
-                stack.pop()
-        elif c == b"\\":
-            i += 1
-        elif c == b'"':
-            if top == b'"':
-                stack.pop()
-            else:
-                stack.append(c)
-        elif c == b"'" and top != b'"':
-            stack.append(c)
-        elif c == b"`":
-            if top == b"`":
-                stack.pop()
-            else:
-                stack.append(c)
-        elif raw[i : i + 2] in (b"$(", b"${"):
-            stack.append(raw[i + 1 : i + 2])
-            i += 1
-        elif c == b"(" and top == b"(":
-            stack.append(c)
-        elif (c == b")" and top == b"(") or (c == b"}" and top == b"{"):
-            stack.pop()
-        elif c == b"\n" and not stack:
-            return i
-        i += 1
-    return -1
-
-
-def _escaped(src: bytes, at: int) -> bool:
-    """Whether the character at ``at`` follows an odd run of backslashes."""
-    run = 0
-    while at - run - 1 >= 0 and src[at - run - 1 : at - run] == b"\\":
-        run += 1
-    return run % 2 == 1
-
-
-def _unescape_backticks(text: str) -> str:
-    """Backticks' own quoting: a backslash before `$`, a backtick or a backslash goes."""
-    return re.sub(r"\\([$`\\])", r"\1", text)
-
-
-def _place(node: Node, src: bytes) -> _Placed:
-    return (node.start_byte, node.end_byte, resolve_word(node, src))
-
-
-def _join_continued(placed: list[_Placed], src: bytes) -> list[_Placed]:
-    """Glue words that only a backslash-newline separates: bash reads `r\\<newline>m` as `rm`."""
-    out: list[_Placed] = []
-    for start, end, word in placed:
-        if out and src[out[-1][1] : start] == b"\\\n":
-            first = out[-1][2]
-            word = Word(
-                text=first.text + word.text,
-                source=first.source + word.source,
-                shell=first.shell + word.shell,
-                dynamic=first.dynamic or word.dynamic,
-                splits=first.splits or word.splits,
-                glob=first.glob or word.glob,
-                tilde=first.tilde,
-            )
-            out[-1] = (out[-1][0], end, word)
-        else:
-            out.append((start, end, word))
-    return out
-
-
-def _gaps(node: Node, src: bytes) -> list[tuple[int, str]]:
-    """Text inside ``node`` that none of its children covers, other than blanks."""
-    out: list[tuple[int, str]] = []
-    pos = node.start_byte
-    for child in node.children:
-        if child.start_byte > pos:
-            text = src[pos : child.start_byte].decode("utf-8", "replace")
-            if text.replace("\\\n", "").strip():
-                out.append((pos, text))
-        pos = max(pos, child.end_byte)
-    if node.children and node.end_byte > pos:
-        text = src[pos : node.end_byte].decode("utf-8", "replace")
-        if text.replace("\\\n", "").strip():
-            out.append((pos, text))
-    return out
-
-
-def _last_command(node: Node) -> Node | None:
-    """The simple command a redirection after ``node`` applies to, if there is one."""
-    kind = node.type
-    if kind == "command":
-        return node
-    if kind in ("list", "pipeline", "negated_command"):
-        children = [c for c in node.named_children if c.type != "comment"]
-        return _last_command(children[-1]) if children else None
-    return None
-
-
-def _first_error(node: Node) -> Node | None:
-    if node.type == "ERROR" or node.is_missing:
-        return node
-    for child in node.children:
-        if child.has_error or child.is_missing:
-            found = _first_error(child)
-            if found is not None:
-                return found
-    return None
-
-
-def _arith_plain(node: Node) -> bool:
-    """Whether an arithmetic expression is only numbers and operators."""
-    if node.type not in _ARITH_OK:
-        return False
-    return all(_arith_plain(c) for c in node.named_children)
-
-
-def _assignment_word(node: Node, src: bytes) -> Word:
-    value = node.child_by_field_name("value")
-    name = node.child_by_field_name("name")
-    prefix = node_text(name, src) + "=" if name is not None else ""
-    if value is None:
-        return literal_word(prefix)
-    v = resolve_word(value, src)
-    return Word(
-        text=prefix + v.text,
-        source=node_text(node, src),
-        shell=prefix + v.shell,
-        dynamic=v.dynamic,
-        splits=False,
-    )
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

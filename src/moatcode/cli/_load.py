@@ -24,4 +24,11 @@ def load(workspace: Path, flags: dict[str, Any] | None = None,
          rules: dict[str, list[str]] | None = None) -> Settings:
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     return load_settings(env=os.environ, flags=flags, flag_rules=rules, workspace=workspace,
-                         home=Path.home())
+                         home=Path.home(), gateway_policy=fetch_gateway_policy)
+
+
+def fetch_gateway_policy(url: str, token: str | None, pubkey: str, cache_dir: Path,
+                         max_age_s: int) -> dict[str, Any]:
+    from moatcode.gateway.agent_link import fetch_policy
+
+    return fetch_policy(url, token, pubkey, cache_dir, max_age_s)

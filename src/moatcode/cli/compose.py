@@ -32,6 +32,7 @@ from moatcode.config.rules import build_rule_sets
 from moatcode.config.settings import Settings
 from moatcode.errors import MoatError, SandboxUnavailable
 from moatcode.events import Emit, Event, ModelRequestSent, Notice, SessionStarted
+from moatcode.gateway.agent_link import AuditShipper
 from moatcode.guard.redact import SecretRedactor, contains_placeholder
 from moatcode.guard.secret_files import is_secret_file
 from moatcode.models.base import ModelClient
@@ -62,6 +63,7 @@ class Session:
     started: SessionStarted
     audit: AuditSink | None
     emitters: list[Emit] = field(default_factory=list)
+    shipper: AuditShipper | None = None
 
     def emit(self, event: Event) -> None:
         for consumer in self.emitters:
@@ -73,6 +75,8 @@ class Session:
         if self.audit is not None:
             self.audit.close()
             self.audit.store.close()
+        if self.shipper is not None:
+            self.shipper.close()  # after the sink: its closing checkpoint goes too
 
 
 def create_sandbox(settings: Settings) -> Sandbox:
@@ -161,6 +165,10 @@ def create_session(
 ) -> Session:
     """Build every part, open the stores, and emit the session's first event."""
     audit, no_audit = open_audit(settings)
+    shipper = None
+    if audit is not None and settings.gateway.url and settings.gateway.token:
+        shipper = AuditShipper(settings.gateway.url, settings.gateway.token, audit.store.path)
+        shipper.start()
     sandbox = create_sandbox(settings)
     gate = create_policy(settings)
     choice = client_factory(settings)
@@ -209,7 +217,7 @@ def create_session(
         host=socket.gethostname(), git_remote=git.remote, git_head=git.head,
         policy_hash=policy_hash(settings),
         policy_files=tuple(str(f.path) for f in settings.files), sandbox=sandbox.name)
-    session = Session(agent, writer, client, started, audit, emitters)
+    session = Session(agent, writer, client, started, audit, emitters, shipper)
     session.emit(started)
     for notice in [*choice.notices, *filter(None, [no_audit])]:
         session.emit(Notice(notice))

@@ -19,6 +19,7 @@ from moatcode.cli.doctor import doctor_command
 from moatcode.cli.policy_cmd import policy
 from moatcode.cli.serve_cmd import serve_model_command
 from moatcode.errors import MoatError, UsageError
+from moatcode.gateway.commands import gateway
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ cli.add_command(audit)
 cli.add_command(policy)
 cli.add_command(serve_model_command)
 cli.add_command(doctor_command)
+cli.add_command(gateway)
 
 
 def _configure_logging(verbose: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,8 +106,13 @@ def load_settings(
     flag_rules: Mapping[str, list[str]] | None = None,
     workspace: Path,
     home: Path,
+    gateway_policy: GatewayPolicyFetch | None = None,
 ) -> Settings:
     """Read every layer and return the effective settings.
+
+    When the managed file names a gateway and pins its policy key,
+    ``gateway_policy`` fetches the organisation's signed policy, which is
+    applied as a second managed layer (it fails closed: no valid policy, no run).
 
     ``flags`` maps dotted keys (``model.name``) to values given on the command
     line; ``flag_rules`` maps ``allow``/``ask``/``deny`` to rules given there.
@@ -115,6 +120,7 @@ def load_settings(
     paths = Paths.from_env(env, home)
     trusted = trust.is_trusted(paths.data_dir, workspace)
     layers = list(_read_layers(paths, env, flags, flag_rules or {}, workspace, home, trusted))
+    layers.extend(_gateway_layer(layers, env, paths, gateway_policy))
     managed = [layer for layer in layers if layer.name == "managed"]
     locked = frozenset(k for layer in managed for k in layer.values.get("locked", []))
     merge = _Merge()
@@ -148,6 +154,34 @@ def _read_layers(
     yield _Layer("flag", None, flag_values, source="command line")
     yield from _claude_layer("managed", paths.claude_managed, fail_closed=True)
     yield from _toml_layer("managed", paths.managed, fail_closed=True)
+
+
+# (url, token, pinned public key, cache directory, maximum cache age in seconds) -> policy
+GatewayPolicyFetch = Callable[[str, "str | None", str, Path, int], Mapping[str, Any]]
+
+
+def _gateway_layer(layers: list[_Layer], env: Mapping[str, str], paths: Paths,
+                   fetch: GatewayPolicyFetch | None) -> Iterator[_Layer]:
+    managed: dict[str, Any] = {}
+    for layer in layers:
+        if layer.name == "managed":
+            managed.update(layer.values)
+    url, pubkey = managed.get("gateway.url"), managed.get("gateway.policy_pubkey")
+    if not url or not pubkey:
+        return
+    if fetch is None:
+        raise PolicyError("The managed policy names a gateway, but this command cannot fetch "
+                          "its policy; run moat itself, or ask your administrator.")
+    token_env = managed.get("gateway.token_env") or next(
+        (layer.values["gateway.token_env"] for layer in reversed(layers)
+         if layer.name == "user" and "gateway.token_env" in layer.values),
+        "MOAT_GATEWAY_TOKEN")
+    max_age = int(managed.get("gateway.policy_cache_max_age_s", 0))
+    policy = fetch(url, env.get(token_env) or None, pubkey, paths.data_dir / "gateway", max_age)
+    values = flatten(dict(policy))
+    where = f"the gateway's policy ({url})"
+    _check_file_values(values, where)
+    yield _Layer("managed", None, values, source=where)
 
 
 def _toml_layer(name: str, path: Path, *, required: bool = False, trusted: bool = True,

@@ -17,22 +17,24 @@ from moatcode.models._body import encode_request
 from moatcode.models.base import ModelDelta, ModelRequest, ModelTurn, RequestSent, TextChunk
 from moatcode.types import ToolCall, Usage
 
+Turn = str | ModelTurn | Sequence[tuple[str, dict[str, Any]]]
+
 
 def call(name: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
     return name, arguments
 
 
 class ScriptedModel:
-    def __init__(self, turns: Sequence[str | Sequence[tuple[str, dict[str, Any]]]] = (),
+    def __init__(self, turns: Sequence[Turn] = (),
                  window: int | None = 32_768) -> None:
-        self._turns: list[str | Sequence[tuple[str, dict[str, Any]]]] = list(turns)
+        self._turns: list[Turn] = list(turns)
         self._window = window
         self.requests: list[ModelRequest] = []
         self.bodies: list[bytes] = []
         self.seconds = 0.0  # time spent inside stream(), to subtract from a step's time
         self._calls = 0
 
-    def add(self, *turns: str | Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def add(self, *turns: Turn) -> None:
         self._turns.extend(turns)
 
     @property
@@ -60,7 +62,9 @@ class ScriptedModel:
         self.seconds += time.perf_counter() - started
         yield RequestSent(self.endpoint, self.model, body)
         started = time.perf_counter()
-        if isinstance(turn, str):
+        if isinstance(turn, ModelTurn):
+            result = turn
+        elif isinstance(turn, str):
             result = ModelTurn(turn, (), Usage(len(body) // 4, len(turn) // 4), "stop")
         else:
             calls = []

@@ -10,13 +10,14 @@ from moatcode.errors import Cancelled, MaxTurnsReached
 from moatcode.events import (
     ContextCompacted,
     ModelRequestSent,
+    Notice,
     PermissionDecided,
     SecretsRedacted,
     StepCancelled,
     ToolCallFinished,
 )
-from moatcode.models.base import ModelRequest
-from moatcode.types import Message, Redaction, Source
+from moatcode.models.base import ModelRequest, ModelTurn
+from moatcode.types import Message, Redaction, Source, Usage
 from tests.agent.conftest import Harness
 from tests.scripted_model import call
 
@@ -165,3 +166,11 @@ def test_ctrl_c_cancels_the_step_and_keeps_a_valid_conversation(harness: Harness
     assert harness.recorder.messages[-1] == Message(
         "tool", "Cancelled by the user before it finished.", tool_call_id="call_1")
     assert harness.recorder.flushes >= 1
+
+
+def test_an_endless_answer_is_cut_with_a_note(harness: Harness) -> None:
+    harness.model.add(ModelTurn("blah " * 50, (), Usage(10, 64), "length"))
+    result = harness.make(config=AgentConfig(max_output_tokens=64)).run("talk")
+    assert result.text.startswith("blah")
+    notes = [e.message for e in harness.events if isinstance(e, Notice)]
+    assert notes == ["The answer reached the output limit (64 tokens) and was cut off there."]

@@ -170,6 +170,11 @@ class Agent:
             turns += 1
             turn = self.step()
             if not turn.tool_calls:
+                if turn.finish_reason == "length":
+                    # A model that talks without end is stopped by the output cap.
+                    self._emit(Notice(f"The answer reached the output limit "
+                                      f"({self.config.max_output_tokens} tokens) and was cut "
+                                      "off there."))
                 return RunResult(turn.text, turns)
 
     def step(self) -> ModelTurn:

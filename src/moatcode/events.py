@@ -159,6 +159,19 @@ class ToolCallFinished(Event):
 
 
 @dataclass(frozen=True)
+class EgressDecided(Event):
+    """A sandboxed command asked Moat's proxy for a host (``sandbox.network = "allowlist"``)."""
+
+    kind: ClassVar[str] = "egress"
+    method: str
+    host: str
+    port: int
+    allowed: bool
+    rule: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class TodoUpdated(Event):
     kind: ClassVar[str] = "todo"
     items: tuple[TodoItem, ...]
@@ -226,6 +239,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ToolCallStarted,
         PermissionDecided,
         ToolCallFinished,
+        EgressDecided,
         TodoUpdated,
         ContextCompacted,
         StepCancelled,

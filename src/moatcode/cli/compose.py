@@ -12,6 +12,7 @@ import getpass
 import hashlib
 import os
 import platform
+import queue
 import socket
 import sys
 from collections.abc import Callable, Iterable
@@ -31,7 +32,14 @@ from moatcode.cli.clients import ClientChoice, create_client
 from moatcode.config.rules import build_rule_sets
 from moatcode.config.settings import Settings
 from moatcode.errors import MoatError, SandboxUnavailable
-from moatcode.events import Emit, Event, ModelRequestSent, Notice, SessionStarted
+from moatcode.events import (
+    EgressDecided,
+    Emit,
+    Event,
+    ModelRequestSent,
+    Notice,
+    SessionStarted,
+)
 from moatcode.gateway.agent_link import AuditShipper
 from moatcode.guard.redact import SecretRedactor, contains_placeholder
 from moatcode.guard.secret_files import is_secret_file
@@ -41,6 +49,7 @@ from moatcode.sandbox.base import Sandbox, SandboxPolicy
 from moatcode.sandbox.bwrap import BwrapSandbox
 from moatcode.sandbox.detect import check_bwrap
 from moatcode.sandbox.local import UnconfinedSandbox
+from moatcode.sandbox.proxy import ProxyDecision
 from moatcode.sandbox.toolchains import find_toolchains
 from moatcode.sessions.store import LoadedSession, SessionStore, SessionWriter
 from moatcode.tools.base import ToolContext
@@ -79,7 +88,8 @@ class Session:
             self.shipper.close()  # after the sink: its closing checkpoint goes too
 
 
-def create_sandbox(settings: Settings) -> Sandbox:
+def create_sandbox(settings: Settings,
+                   on_network: Callable[[ProxyDecision], None] | None = None) -> Sandbox:
     problem = check_bwrap()
     if problem is None:
         path_dirs = command_env(settings)["PATH"].split(os.pathsep)
@@ -93,7 +103,7 @@ def create_sandbox(settings: Settings) -> Sandbox:
             max_processes=settings.sandbox.max_processes,
             max_memory_bytes=settings.sandbox.max_memory_mb * 1024 * 1024,
         )
-        return BwrapSandbox(policy, home=settings.home)
+        return BwrapSandbox(policy, home=settings.home, on_network=on_network)
     if settings.sandbox.allow_unsandboxed:
         return UnconfinedSandbox()
     raise SandboxUnavailable(problem)
@@ -169,7 +179,10 @@ def create_session(
     if audit is not None and settings.gateway.url and settings.gateway.token:
         shipper = AuditShipper(settings.gateway.url, settings.gateway.token, audit.store.path)
         shipper.start()
-    sandbox = create_sandbox(settings)
+    # The proxy decides on its own threads; its decisions are recorded from the main
+    # thread, before the next event (the command's result), so they keep their order.
+    decisions: queue.SimpleQueue[ProxyDecision] = queue.SimpleQueue()
+    sandbox = create_sandbox(settings, decisions.put)
     gate = create_policy(settings)
     choice = client_factory(settings)
     client = choice.client
@@ -180,6 +193,12 @@ def create_session(
     emitters: list[Emit] = [*([audit] if audit else []), *consumers]
 
     def emit(event: Event) -> None:
+        while not decisions.empty():
+            d = decisions.get()
+            _send(EgressDecided(d.method, d.host, d.port, d.allowed, d.rule or "", d.detail))
+        _send(event)
+
+    def _send(event: Event) -> None:
         for consumer in emitters:
             consumer(event)
 

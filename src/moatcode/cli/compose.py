@@ -31,7 +31,7 @@ from moatcode.cli._git import GitFacts, read_facts
 from moatcode.cli.clients import ClientChoice, create_client
 from moatcode.config.rules import build_rule_sets
 from moatcode.config.settings import Settings
-from moatcode.errors import MoatError, SandboxUnavailable
+from moatcode.errors import MoatError
 from moatcode.events import (
     EgressDecided,
     Emit,
@@ -50,6 +50,7 @@ from moatcode.sandbox.bwrap import BwrapSandbox
 from moatcode.sandbox.detect import check_bwrap
 from moatcode.sandbox.local import UnconfinedSandbox
 from moatcode.sandbox.proxy import ProxyDecision
+from moatcode.sandbox.refusing import RefusingSandbox
 from moatcode.sandbox.toolchains import find_toolchains
 from moatcode.sessions.store import LoadedSession, SessionStore, SessionWriter
 from moatcode.tools.base import ToolContext
@@ -106,7 +107,7 @@ def create_sandbox(settings: Settings,
         return BwrapSandbox(policy, home=settings.home, on_network=on_network)
     if settings.sandbox.allow_unsandboxed:
         return UnconfinedSandbox()
-    raise SandboxUnavailable(problem)
+    return RefusingSandbox(problem)
 
 
 def create_policy(settings: Settings) -> PolicyEngine:
@@ -238,7 +239,9 @@ def create_session(
         policy_files=tuple(str(f.path) for f in settings.files), sandbox=sandbox.name)
     session = Session(agent, writer, client, started, audit, emitters, shipper)
     session.emit(started)
-    for notice in [*choice.notices, *filter(None, [no_audit])]:
+    no_commands = (f"Commands will be refused: {sandbox.reason}"
+                   if isinstance(sandbox, RefusingSandbox) else "")
+    for notice in [*choice.notices, *filter(None, [no_audit, no_commands])]:
         session.emit(Notice(notice))
     if choice.probe is not None and choice.probe.sent is not None:
         sent = choice.probe.sent

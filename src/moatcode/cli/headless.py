@@ -3,7 +3,9 @@
 Headless runs have no approver, so an action that policy would ask about is
 denied and listed in ``permission_denials``. Exit codes (also in the README):
 0 success, 1 an unexpected failure, 2 bad usage or settings, 3 the model server
-failed, 4 no sandbox, 5 no audit log, 6 max turns reached, 130 interrupted.
+failed, 4 the workspace cannot be confined, 5 no audit log, 6 max turns reached,
+130 interrupted. Where bubblewrap cannot run, the session still starts and every
+command is refused with the reason (unless the managed policy allows them unconfined).
 """
 
 from __future__ import annotations

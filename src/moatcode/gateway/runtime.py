@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
@@ -35,13 +34,14 @@ from moatcode.gateway.proxy import ChatProxy, Gate
 from moatcode.gateway.quotas import QuotaBook
 from moatcode.gateway.upstreams import UpstreamSet
 from moatcode.gateway.worker import DbWorker
+from moatcode.guard.egress import create_http_client
 
 log = logging.getLogger(__name__)
 
 
 def fetch_url(url: str) -> bytes:
-    """GET an internal URL (the OIDC key set): no proxy from the environment, no redirects."""
-    with httpx.Client(timeout=10.0, trust_env=False, follow_redirects=False) as client:
+    """GET an internal URL (the OIDC key set) through the egress guard: that host only."""
+    with create_http_client([url], 10.0) as client:
         response = client.get(url)
         response.raise_for_status()
         return response.content

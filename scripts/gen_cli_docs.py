@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from moatcode.cli.main import cli
+from moatcode.cli.commands import cli
 
 
 def _walk(command: click.Command, path: list[str], parent: click.Context | None) -> list[str]:

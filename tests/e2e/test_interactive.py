@@ -211,6 +211,38 @@ def test_a_session_that_cannot_start_says_why_without_waiting_for_a_prompt(
     pane.wait_for("No model server answers at http://127.0.0.1:9/v1", "[moat exited with 3]")
 
 
+def test_keys_typed_before_the_prompt_is_drawn_are_kept_and_notices_come_above_it(
+        project: Project, fake_model: FakeModelServer, pane_factory: Any) -> None:
+    def saw_question(body: dict[str, Any]) -> None:
+        assert body["messages"][-1]["content"].endswith("\n\nwhat does add do?")
+
+    (project.repo / ".moat").mkdir()
+    (project.repo / ".moat" / "config.toml").write_text('[model]\nname = "from-the-repo"\n')
+    fake_model.add(Reply(text="It subtracts.", expect=saw_question))
+    pane = pane_factory(fake_model.url)
+    pane.type("what does ")  # moat is still starting: the terminal keeps these keys
+    screen = pane.wait_for("›", "default mode", "Moat in")
+    # The settings load after the prompt is drawn; what they say goes above it.
+    notice = screen.index("moat: Ignoring model.name from ")
+    assert notice < screen.index("Moat in") < screen.rindex("› what does")
+    pane.type("add do?")
+    pane.keys("Enter")
+    pane.wait_for("It subtracts.")
+    pane.keys("C-d")
+    pane.wait_for("[moat exited with 0]")
+
+
+def test_a_settings_error_ends_the_first_prompt_with_the_fix(
+        project: Project, pane_factory: Any) -> None:
+    config = project.home / ".config" / "moat" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[model\n")
+    pane = pane_factory("http://127.0.0.1:9/v1")
+    screen = pane.wait_for("[moat exited with 2]")
+    assert f"moat: error: {config} is not valid TOML" in screen
+    assert screen.index("›") < screen.index("moat: error:")  # the prompt came first
+
+
 def test_without_a_terminal_the_session_reads_plain_lines(
         project: Project, fake_model: FakeModelServer) -> None:
     fake_model.add(Reply(tool_calls=[Call("bash", {"command": "python -m pytest -q"})]),

@@ -1,17 +1,23 @@
-"""Big pastes are shown as a placeholder and sent whole; completion of commands and paths."""
+"""Big pastes are shown as a placeholder and sent whole; completion of commands and paths;
+the prompt drawn before its history, completer and Shift-Tab action exist."""
 
 from __future__ import annotations
 
 import io
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
+from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.output import DummyOutput
 
 from moatcode.ui.choice import Choice, LineAsker, pick
 from moatcode.ui.completion import MoatCompleter
-from moatcode.ui.input import Pastes, PlainInput
+from moatcode.ui.input import Pastes, PlainInput, PromptInput
 
 
 def test_small_pastes_go_in_as_they_are_and_big_ones_collapse() -> None:
@@ -68,3 +74,67 @@ def test_completion_of_commands_and_at_paths(tmp_path: Path) -> None:
     assert completions(completer, "@.h") == ["@.hidden"]
     assert completions(completer, "@../") == []
     assert completions(completer, "no mention") == []
+
+
+class Prompt:
+    """A ``PromptInput`` on a pipe instead of a terminal, and what its parts were given."""
+
+    def __init__(self, tmp_path: Path, keys: PipeInput) -> None:
+        self.keys = keys
+        self.reader = PromptInput(prompt="> ", toolbar=lambda width: f"{width} columns",
+                                  input=self.keys, output=DummyOutput())
+        self.history = tmp_path / "history" / "project.txt"
+        self.completer = MoatCompleter(tmp_path, dict)
+        self.shift_tabs: list[str] = []
+
+    def attach(self) -> None:
+        self.reader.attach(history=self.history, completer=self.completer,
+                           on_shift_tab=lambda: self.shift_tabs.append("switched"))
+
+
+@pytest.fixture
+def prompt(tmp_path: Path) -> Iterator[Prompt]:
+    with create_pipe_input() as keys:
+        yield Prompt(tmp_path, keys)
+
+
+SHIFT_TAB = "\x1b[Z"
+
+
+def test_what_the_prompt_gets_before_its_parts_exist_is_kept(prompt: Prompt) -> None:
+    prompt.keys.send_text(f"{SHIFT_TAB}{SHIFT_TAB}first\r")
+    assert prompt.reader.read() == "first"
+    assert (prompt.shift_tabs, prompt.history.exists()) == ([], False)
+    prompt.attach()  # both Shift-Tabs count now, and what was sent is saved
+    assert prompt.shift_tabs == ["switched", "switched"]
+    assert prompt.history.read_text().endswith("\n+first\n")
+    prompt.keys.send_text(f"{SHIFT_TAB}second\r")
+    assert prompt.reader.read() == "second"
+    assert len(prompt.shift_tabs) == 3
+    saved = [line for line in prompt.history.read_text().splitlines() if line.startswith("+")]
+    assert saved == ["+first", "+second"]
+
+
+def test_what_is_shown_above_the_prompt_comes_once_before_the_read_returns(
+        prompt: Prompt) -> None:
+    shown: list[str] = []
+    prompt.reader.show_above(lambda: shown.append("before"))
+    prompt.keys.send_text("hi\r")
+
+    def ready() -> None:
+        shown.append("drawn")
+        prompt.reader.show_above(lambda: shown.append("above"))
+
+    assert prompt.reader.read(ready) == "hi"
+    assert shown == ["before", "drawn", "above"]
+    prompt.reader.show_above(lambda: shown.append("later"))
+    prompt.reader.flush_above()
+    prompt.reader.flush_above()
+    assert shown == ["before", "drawn", "above", "later"]
+
+
+def test_abort_from_another_thread_ends_the_prompt_as_ctrl_d(prompt: Prompt) -> None:
+    started = time.monotonic()
+    with pytest.raises(EOFError):
+        prompt.reader.read(lambda: threading.Thread(target=prompt.reader.abort).start())
+    assert time.monotonic() - started < 5

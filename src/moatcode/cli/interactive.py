@@ -1,8 +1,15 @@
 """``moat`` without ``-p``: build the interactive session's parts and run its loop.
 
-The prompt is on screen before the agent's parts exist: ``_Host.start`` (the
-audit log, the sandbox check, the model client, git facts) runs in a
-background thread while the user types, and imports what it needs only then.
+In a terminal, with no prompt on the command line, the prompt comes first and
+everything else while the user types: drawing it needs prompt_toolkit and
+nothing heavier, so this module imports the rest where it is used. Once the
+prompt is drawn, a thread loads the settings and builds the front-end (the
+renderer, the permission state, the app: ``_assemble``), prints the greeting
+and the settings' notices above the prompt, and has the app start the session
+(``_Host.start``: the audit log, the sandbox check, the model client, git facts)
+in another. A settings error ends the prompt and is raised from
+``run_interactive`` for the CLI to print; what the user typed stays on screen.
+
 Without a terminal on both ends, in a terminal too small, or with an output
 encoding that cannot show Unicode, the session falls back to plain lines: one
 prompt per input line, output with no redrawing.
@@ -11,28 +18,29 @@ prompt per input line, output with no redrawing.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import os
 import shutil
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-
-from moatcode.config.settings import RuleSource, Settings
-from moatcode.ui.console import ConsoleRenderer, HeldEvents
 from moatcode.ui.glyphs import glyphs_for
+from moatcode.ui.input import PromptInput
+from moatcode.ui.starter import Starter
 from moatcode.ui.status import Status, format_status
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from moatcode.config.settings import RuleSource, Settings
     from moatcode.models.base import ModelClient
     from moatcode.policy.engine import PolicyEngine
     from moatcode.policy.modes import Mode
     from moatcode.sessions.store import SessionInfo
     from moatcode.ui.approver import ConsoleApprover
+    from moatcode.ui.console import HeldEvents
     from moatcode.ui.host import LiveSession
+    from moatcode.ui.interactive import InteractiveApp, Reader
 
 MIN_COLUMNS = 40
 MIN_LINES = 8
@@ -40,68 +48,141 @@ MIN_LINES = 8
 KEEP_SNAPSHOT_SESSIONS = 20
 
 
-def run_interactive(settings: Settings, prompt: str | None, *, continue_: bool = False,
-                    resume_id: str | None = None, stdin: TextIO | None = None,
-                    stdout: TextIO | None = None) -> int:
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
-    live = is_capable_terminal(stdin, stdout, os.environ.get("TERM", ""))
-    console = Console(file=stdout, highlight=False, emoji=False, soft_wrap=False,
-                      force_terminal=live or None)
-    glyphs = glyphs_for(console.encoding)
-    status = Status(model=settings.model.name or "", mode=settings.permissions.mode)
-    renderer = ConsoleRenderer(console, status, glyphs=glyphs, live=live)
-    held = HeldEvents(renderer)
+@dataclasses.dataclass(frozen=True)
+class _Streams:
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
 
+
+def run_interactive(load_settings: Callable[[], Settings], prompt: str | None, *,
+                    continue_: bool = False, resume_id: str | None = None,
+                    stdin: TextIO | None = None, stdout: TextIO | None = None,
+                    stderr: TextIO | None = None) -> int:
+    """Run the session loop and return its exit code; ``prompt`` is sent first.
+
+    ``load_settings`` is called once, in a background thread when the prompt
+    can be drawn before the settings are known; what it raises is raised here.
+    """
+    streams = _Streams(stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr)
+    status = Status()
+    reader = None
+    if is_capable_terminal(streams.stdin, streams.stdout, os.environ.get("TERM", "")):
+        mark = "› " if glyphs_for(streams.stdout.encoding).ok == "✓" else "> "
+        reader = PromptInput(prompt=mark, toolbar=lambda width: format_status(status, width - 2))
+    if reader is None or prompt is not None:  # no prompt to draw before the session is needed
+        app, greet = _assemble(load_settings(), reader, status, streams, continue_, resume_id)
+        greet()
+        return app.run(prompt)
+    first = _FirstRead(reader)
+
+    def build() -> InteractiveApp:
+        app, greet = _assemble(load_settings(), reader, status, streams, continue_, resume_id,
+                               first_read=first)
+        reader.show_above(greet)
+        app.start_session()  # while the user types
+        return app
+
+    def built() -> None:
+        if boot.failed:
+            reader.abort()  # show the error now, not once the user sends something
+
+    boot: Starter[InteractiveApp] = Starter(build, built)
+    first.read_first(on_ready=boot.begin)
+    return boot.result().run(None)
+
+
+class _FirstRead:
+    """The prompt, read once before the app exists; the app's first ``read`` replays it."""
+
+    def __init__(self, reader: PromptInput) -> None:
+        self._reader = reader
+        self._first: str | BaseException | None = None
+
+    def read_first(self, on_ready: Callable[[], None]) -> None:
+        try:
+            self._first = self._reader.read(on_ready)
+        except (EOFError, KeyboardInterrupt) as exc:
+            self._first = exc
+
+    def read(self, on_ready: Callable[[], None] | None = None) -> str:
+        first, self._first = self._first, None
+        if first is None:
+            return self._reader.read(on_ready)
+        self._reader.flush_above()  # the greeting, when the first prompt ended before it came
+        if on_ready is not None:
+            on_ready()
+        if isinstance(first, BaseException):
+            raise first
+        return first
+
+    def refresh(self) -> None:
+        self._reader.refresh()
+
+    def abort(self) -> None:
+        self._reader.abort()
+
+
+def _assemble(settings: Settings, prompt_input: PromptInput | None, status: Status,
+              streams: _Streams, continue_: bool, resume_id: str | None, *,
+              first_read: Reader | None = None) -> tuple[InteractiveApp, Callable[[], None]]:
+    """The app, and what to print before it runs.
+
+    The app reads from ``prompt_input`` (plain lines when it is None), through
+    ``first_read`` when the first prompt was read before the app existed.
+    """
+    import getpass
+
+    from rich.console import Console
+
+    from moatcode.sessions.store import project_key
     from moatcode.ui.approver import ConsoleApprover
     from moatcode.ui.choice import LineAsker, TerminalAsker
+    from moatcode.ui.completion import MoatCompleter
+    from moatcode.ui.console import ConsoleRenderer, HeldEvents
     from moatcode.ui.custom_commands import load_custom_commands
+    from moatcode.ui.input import PlainInput
     from moatcode.ui.interactive import InteractiveApp
     from moatcode.ui.permissions import PermissionState
     from moatcode.ui.slash import command_summaries
 
+    live = prompt_input is not None
+    console = Console(file=streams.stdout, highlight=False, emoji=False, soft_wrap=False,
+                      force_terminal=live or None)
+    status.model = settings.model.name or ""
+    status.mode = settings.permissions.mode
+    renderer = ConsoleRenderer(console, status, glyphs=glyphs_for(console.encoding), live=live)
+    held = HeldEvents(renderer)
     workspace = settings.workspace
     permissions = PermissionState(
         rules=settings.permissions.rules, mode=settings.permissions.mode,
         allowed_modes=settings.permissions.allowed_modes, locked=settings.locked,
         trusted=settings.project_trusted, workspace=workspace, build=_engine_builder(settings))
-    asker = TerminalAsker() if live else LineAsker(stdin, stdout)
+    asker = TerminalAsker() if live else LineAsker(streams.stdin, streams.stdout)
     approver = ConsoleApprover(renderer, asker, permissions, who=getpass.getuser(),
                                is_secret=_is_secret)
     host = _Host(settings, held, approver, continue_=continue_, resume_id=resume_id)
     custom = load_custom_commands(workspace)
-    app: InteractiveApp | None = None
-
-    def shift_tab() -> None:
-        if app is not None:
-            app.cycle_mode()
-
-    if live:
-        from moatcode.sessions.store import project_key
-        from moatcode.ui.completion import MoatCompleter
-        from moatcode.ui.input import PromptInput
-
-        reader: PromptInput | PlainInputType = PromptInput(
+    app = InteractiveApp(host=host, renderer=renderer,
+                         reader=first_read or prompt_input or PlainInput(streams.stdin,
+                                                                         streams.stdout),
+                         asker=asker, permissions=permissions, workspace=workspace,
+                         custom=custom, may_read=lambda path: _may_read(permissions.engine, path),
+                         on_first_session=held.release)
+    if prompt_input is not None:
+        prompt_input.attach(
             history=settings.data_dir / "history" / f"{project_key(workspace)}.txt",
             completer=MoatCompleter(workspace, lambda: command_summaries(custom)),
-            prompt="› " if glyphs.ok == "✓" else "> ",
-            toolbar=lambda: format_status(status, console.width - 2),
-            on_shift_tab=shift_tab)
-    else:
-        from moatcode.ui.input import PlainInput
+            on_shift_tab=app.cycle_mode)
 
-        reader = PlainInput(stdin, stdout)
-    app = InteractiveApp(host=host, renderer=renderer, reader=reader, asker=asker,
-                         permissions=permissions, workspace=workspace, custom=custom,
-                         may_read=lambda path: _may_read(permissions.engine, path),
-                         on_first_session=held.release)
-    renderer.note(f"Moat in {workspace} · /help for commands"
-                  + (" · Shift-Tab switches mode" if live else ""))
-    return app.run(prompt)
+    def greet() -> None:
+        for notice in settings.notices:
+            streams.stderr.write(f"moat: {notice}\n")
+        streams.stderr.flush()
+        renderer.note(f"Moat in {workspace} · /help for commands"
+                      + (" · Shift-Tab switches mode" if live else ""))
 
-
-if TYPE_CHECKING:
-    from moatcode.ui.input import PlainInput as PlainInputType
+    return app, greet
 
 
 def is_capable_terminal(stdin: TextIO, stdout: TextIO, term: str) -> bool:

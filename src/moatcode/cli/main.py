@@ -1,176 +1,51 @@
-"""The ``moat`` command: parse the command line, load settings, hand over.
+"""The ``moat`` entry point: hand over to the commands, print a user-fixable error.
 
-``moat [PROMPT]`` and ``moat -p PROMPT`` run the agent (the ``run`` command is
-the default, so its name may be left out); the other commands manage
-sessions, trust, policy, the audit log and the model server. Errors a user can
-fix are printed here, and only here, as ``moat: error: ...``.
+A bare ``moat`` (the interactive session, and the command people type most)
+goes straight to ``run_interactive`` without the command-line parser: click,
+the settings loader and the rest load while the prompt is already up (see
+``interactive``), so this module imports nothing heavy. Every other command
+line goes to ``commands``. Errors a user can fix are printed here, and only
+here, as ``moat: error: ...``.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
+from typing import TYPE_CHECKING
 
-import click
+from moatcode.errors import MoatError
 
-from moatcode.cli._load import load, workspace_for
-from moatcode.cli.audit_cmd import audit
-from moatcode.cli.doctor import doctor_command
-from moatcode.cli.policy_cmd import policy
-from moatcode.cli.serve_cmd import serve_model_command
-from moatcode.errors import MoatError, UsageError
-from moatcode.gateway.commands import gateway
-
-log = logging.getLogger(__name__)
-
-MODES = ("default", "accept-edits", "plan", "auto")
-
-
-class MoatGroup(click.Group):
-    """A group whose default command is ``run``: ``moat "fix it"`` means ``moat run "fix it"``."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands
-                        and args[0] not in ("--help", "-h", "--version")):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
-
-
-@click.group(cls=MoatGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="moatcode", prog_name="moat")
-def cli() -> None:
-    """Moat: a coding agent that keeps your code inside your network.
-
-    Run `moat "PROMPT"` for an interactive session, or `moat -p "PROMPT"` to
-    run once and print the result. Every action is checked by policy, run in
-    a sandbox and written to a tamper-evident audit log.
-    """
-
-
-@cli.command("run")
-@click.argument("prompt", required=False)
-@click.option("-p", "--print", "print_mode", is_flag=True,
-              help="Run once without interaction and print the result.")
-@click.option("--output-format", type=click.Choice(["text", "json", "stream-json"]),
-              default="text", show_default=True, help="What -p prints.")
-@click.option("--max-turns", type=click.IntRange(min=1), help="Stop after this many turns.")
-@click.option("--model", help="Model name on the server.")
-@click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--model-file", type=click.Path(dir_okay=False),
-              help="Run this GGUF model in process instead of using a server.")
-@click.option("--cwd", type=click.Path(file_okay=False), help="Work in this directory.")
-@click.option("-c", "--continue", "continue_", is_flag=True,
-              help="Continue the latest session in this project.")
-@click.option("-r", "--resume", "resume_id", metavar="ID", help="Resume the session ID.")
-@click.option("--mode", "--permission-mode", "mode", type=click.Choice(MODES),
-              help="Permission mode.")
-@click.option("--allow", "--allowedTools", "allow", multiple=True, metavar="RULE",
-              help="Allow rule, e.g. 'Bash(npm test)'. Repeatable.")
-@click.option("--ask", "ask", multiple=True, metavar="RULE", help="Ask rule. Repeatable.")
-@click.option("--deny", "--disallowedTools", "deny", multiple=True, metavar="RULE",
-              help="Deny rule. Repeatable.")
-@click.option("-v", "--verbose", count=True, help="Log to stderr (-vv for debug).")
-def run_command(prompt: str | None, print_mode: bool, output_format: str, max_turns: int | None,
-                model: str | None, base_url: str | None, model_file: str | None,
-                cwd: str | None, continue_: bool,
-                resume_id: str | None, mode: str | None, allow: tuple[str, ...],
-                ask: tuple[str, ...], deny: tuple[str, ...], verbose: int) -> None:
-    """Run the agent: interactively, or once with -p."""
-    _configure_logging(verbose)
-    if continue_ and resume_id:
-        raise UsageError("Use either --continue or --resume ID, not both.")
-    settings = load(
-        workspace_for(cwd),
-        {"model.name": model, "model.base_url": base_url, "model.model_file": model_file,
-         "agent.max_turns": max_turns, "permissions.mode": mode},
-        {"allow": list(allow), "ask": list(ask), "deny": list(deny)},
-    )
-    for notice in settings.notices:
-        click.echo(f"moat: {notice}", err=True)
-    if print_mode:
-        from moatcode.cli.headless import run_headless
-
-        text = prompt if prompt is not None else _read_stdin_prompt()
-        code = run_headless(settings, text, output_format, continue_=continue_,
-                            resume_id=resume_id)
-        sys.exit(code)
-    from moatcode.cli.interactive import run_interactive
-
-    sys.exit(run_interactive(settings, prompt, continue_=continue_, resume_id=resume_id))
-
-
-def _read_stdin_prompt() -> str:
-    if sys.stdin is None or sys.stdin.isatty():
-        raise UsageError("No prompt given; pass it as an argument (moat -p \"fix the tests\") "
-                         "or on standard input.")
-    text = sys.stdin.read()
-    if not text.strip():
-        raise UsageError("The prompt on standard input is empty; pass one as an argument.")
-    return text
-
-
-@cli.command("sessions")
-@click.option("--cwd", type=click.Path(file_okay=False), help="The project (default: here).")
-def sessions_command(cwd: str | None) -> None:
-    """List this project's saved sessions, newest first."""
-    from moatcode.sessions.store import SessionStore
-
-    settings = load(workspace_for(cwd))
-    infos = SessionStore(settings.data_dir, settings.workspace).list()
-    if not infos:
-        click.echo("No sessions yet in this project.")
-        return
-    for info in infos:
-        prompt = " ".join(info.first_prompt.split())
-        if len(prompt) > 60:
-            prompt = prompt[:57] + "..."
-        click.echo(f"{info.id}  {info.created.replace('T', ' ')[:19]}  "
-                   f"{info.turns:>3} turns  {prompt}")
-
-
-@cli.command("trust")
-@click.option("--cwd", type=click.Path(file_okay=False), help="The folder (default: here).")
-@click.option("--revoke", is_flag=True, help="Stop trusting the folder.")
-def trust_command(cwd: str | None, revoke: bool) -> None:
-    """Trust this folder's own settings (.moat/config.toml, .claude/settings*.json)."""
-    from moatcode.config.trust import set_trusted
-
-    workspace = workspace_for(cwd)
-    settings = load(workspace)
-    changed = set_trusted(settings.data_dir, workspace, not revoke)
-    state = "no longer trusted" if revoke else "trusted"
-    click.echo(f"{workspace} is {state}." if changed else f"{workspace} was already {state}.")
-
-
-cli.add_command(audit)
-cli.add_command(policy)
-cli.add_command(serve_model_command)
-cli.add_command(doctor_command)
-cli.add_command(gateway)
-
-
-def _configure_logging(verbose: int) -> None:
-    if verbose:
-        level = logging.DEBUG if verbose > 1 else logging.INFO
-        logging.basicConfig(level=level, stream=sys.stderr,
-                            format="moat %(levelname)s %(name)s: %(message)s")
+if TYPE_CHECKING:
+    from moatcode.config.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, printing a user-fixable error as one line."""
+    """Entry point: run ``moat``, printing a user-fixable error as one line."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="moat", standalone_mode=False)
+        if args:
+            from moatcode.cli.commands import run_cli
+
+            code = run_cli(args)
+        else:
+            from moatcode.cli.interactive import run_interactive
+
+            code = run_interactive(_settings_here, None)
     except MoatError as exc:
-        click.echo(f"moat: error: {exc}", err=True)
+        _say(f"moat: error: {exc}")
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("moat: aborted", err=True)
-        sys.exit(130)
     except KeyboardInterrupt:
-        click.echo("moat: interrupted", err=True)
+        _say("moat: interrupted")
         sys.exit(130)
+    sys.exit(code)
+
+
+def _settings_here() -> Settings:
+    from moatcode.cli._load import load, workspace_for
+
+    return load(workspace_for(None))
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

@@ -1,16 +1,15 @@
 """The interactive session loop: read a prompt, run it or a slash command, repeat.
 
 The session itself (audit log, sandbox, model client...) is started in a
-background thread once the prompt is on screen, so the user can type while it
-starts; the first prompt waits for it. Ctrl-C during a step cancels the step
-and keeps the session; at an empty prompt right after, or twice in a row, it
-exits, as does Ctrl-D. Before each action that can change files, the
-workspace is snapshotted for ``/undo``.
+background thread once the prompt is on screen (or at ``start_session``), so
+the user can type while it starts; the first prompt waits for it. Ctrl-C
+during a step cancels the step and keeps the session; at an empty prompt
+right after, or twice in a row, it exits, as does Ctrl-D. Before each action
+that can change files, the workspace is snapshotted for ``/undo``.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from moatcode.ui.custom_commands import CustomCommand
 from moatcode.ui.host import Host, LiveSession
 from moatcode.ui.mentions import expand_mentions
 from moatcode.ui.permissions import PermissionState
+from moatcode.ui.starter import Starter
 from moatcode.ui.status import Status
 from moatcode.ui.tool_view import describe_call, title_of
 
@@ -41,53 +41,6 @@ class Reader(Protocol):
     def refresh(self) -> None: ...
 
     def abort(self) -> None: ...
-
-
-class _Starter:
-    """Starts a session in a thread; ``result`` waits for it."""
-
-    def __init__(self, start: Callable[[], LiveSession], on_done: Callable[[], None]) -> None:
-        self._start = start
-        self._on_done = on_done
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._session: LiveSession | None = None
-        self._error: BaseException | None = None
-
-    def begin(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="moat-start", daemon=True)
-            self._thread.start()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    @property
-    def started(self) -> bool:
-        return self._thread is not None
-
-    @property
-    def failed(self) -> bool:
-        return self._done.is_set() and self._error is not None
-
-    def result(self) -> LiveSession:
-        self.begin()
-        while not self._done.wait(0.1):
-            pass  # a short wait, so Ctrl-C is seen
-        if self._error is not None:
-            raise self._error
-        assert self._session is not None
-        return self._session
-
-    def _run(self) -> None:
-        try:
-            self._session = self._start()
-        except BaseException as exc:  # handed to the main thread by result()
-            self._error = exc
-        finally:
-            self._done.set()
-            self._on_done()
 
 
 class InteractiveApp:
@@ -115,7 +68,7 @@ class InteractiveApp:
         self._mode_notice = ""
         self.status.mode = permissions.mode
         permissions.listeners.append(self._gate_changed)
-        self._starter = _Starter(lambda: self._start(None), self._started)
+        self._starter: Starter[LiveSession] = Starter(lambda: self._start(None), self._started)
         self._current: LiveSession | None = None
 
     # -- running -------------------------------------------------------------
@@ -218,6 +171,10 @@ class InteractiveApp:
         self._armed = True
 
     # -- the session ---------------------------------------------------------
+
+    def start_session(self) -> None:
+        """Start the session in the background now, before the prompt asks for it."""
+        self._starter.begin()
 
     def session(self) -> LiveSession:
         if self._current is None:

@@ -12,8 +12,15 @@ direct and gateway rounds so that load from other processes hits both alike:
 - paced streams like a model server's (32 chunks, 20 ms apart) at
   concurrency 64 and 256, started spread over one stream's length.
 
+The load generator and the fake server share the two cores with the gateway,
+so they are written to cost as little as they can: each is one asyncio
+protocol (on uvloop when it is installed) that parses and writes in its
+``data_received`` callback, with no coroutine woken per event. Their CPU is
+measured in every round and printed next to the gateway's, so a run where one
+of them, rather than the gateway, ran out of CPU shows it.
+
 Prints figures and ratios, asserts nothing, stops by itself, uses only
-127.0.0.1. Run: .venv/bin/python bench/gateway.py [--quick]
+127.0.0.1. Run: .venv/bin/python bench/gateway.py [--quick] [--only paced]
 """
 
 from __future__ import annotations
@@ -22,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -30,11 +36,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run on uvloop when it is installed (the gateway uses it too), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
 
 # -- the fake model server (runs in its own process) ------------------------------------
 
@@ -46,55 +65,188 @@ def _chunk(i: int) -> bytes:
     return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
 
 
+def _framed(event: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(event), event)
+
+
+class FakeModelServer(asyncio.Protocol):
+    """One connection to the fake model server: answers each request as it completes.
+
+    A streamed answer is written one event per ``write`` (one ``send``), as a
+    model server flushes each token; paced ones are spaced by timers, not by
+    a coroutine sleeping per event.
+    """
+
+    def __init__(self, events: list[bytes], whole: bytes, delay_s: float) -> None:
+        self.events = events
+        self.whole = whole
+        self.delay_s = delay_s
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end]
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if len(self.buf) < end + 4 + length:
+                return
+            body = self.buf[end + 4:end + 4 + length]
+            self.buf = self.buf[end + 4 + length:]
+            self.answer(head, body)
+
+    def answer(self, head: bytes, body: bytes) -> None:
+        assert self.transport is not None
+        write = self.transport.write
+        if head.startswith(b"GET"):
+            write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        elif b'"stream":true' in body:
+            write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                  b"transfer-encoding: chunked\r\n\r\n")
+            if self.delay_s:
+                write(self.events[0])
+                self.timer = asyncio.get_running_loop().call_later(self.delay_s, self.tick, 1)
+            else:
+                for event in self.events:
+                    write(event)
+        else:
+            write(self.whole)
+
+    def tick(self, index: int) -> None:
+        self.timer = None
+        if self.transport is None:
+            return
+        write = self.transport.write
+        paced = len(self.events) - 3  # the usage event, [DONE] and the end follow at once
+        write(self.events[index])
+        if index + 1 < paced:
+            self.timer = asyncio.get_running_loop().call_later(self.delay_s, self.tick,
+                                                                index + 1)
+            return
+        for event in self.events[index + 1:]:
+            write(event)
+
+
 def run_upstream(port: int, chunks: int, delay_ms: float) -> None:
-    events = [_chunk(i) for i in range(chunks)]
     usage = {"prompt_tokens": 1000, "completion_tokens": chunks, "total_tokens": 1000 + chunks}
     tail = [b'data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1,'
             b'"model":"bench","choices":[],"usage":' + json.dumps(usage).encode() + b"}\n\n",
             b"data: [DONE]\n\n"]
-    whole = json.dumps({
+    events = [_framed(e) for e in [_chunk(i) for i in range(chunks)] + tail] + [b"0\r\n\r\n"]
+    answer = json.dumps({
         "id": "chatcmpl-b", "object": "chat.completion", "created": 1, "model": "bench",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "word " * chunks},
                      "finish_reason": "stop"}], "usage": usage}).encode()
-    delay = delay_ms / 1000
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                body = await reader.readexactly(length) if length else b""
-                if head.startswith(b"GET"):
-                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                elif b'"stream":true' in body:
-                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                                 b"transfer-encoding: chunked\r\n\r\n")
-                    for i, event in enumerate(events + tail):
-                        if delay and 0 < i < chunks:
-                            await writer.drain()
-                            await asyncio.sleep(delay)
-                        writer.write(b"%x\r\n%s\r\n" % (len(event), event))
-                    writer.write(b"0\r\n\r\n")
-                else:
-                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                                 b"content-length: %d\r\n\r\n%s" % (len(whole), whole))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        writer.close()
+    whole = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+             b"%s" % (len(answer), answer))
 
     async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: FakeModelServer(events, whole, delay_ms / 1000), "127.0.0.1", port,
+            backlog=1024)
         async with server:
             await server.serve_forever()
 
-    asyncio.run(main())
+    run_loop(main)
 
 
 # -- the load generator ---------------------------------------------------------------
+
+
+class ClientConnection(asyncio.Protocol):
+    """One kept-alive client connection; the answer is parsed as it arrives.
+
+    ``ask`` sends a request and returns a future of (time to first byte,
+    status); the first byte is the end of the head for a plain answer and the
+    first whole non-empty chunk (the first event) for a chunked one.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.waiter: asyncio.Future[tuple[float, int]] | None = None
+        self.started = 0.0
+        self.first: float | None = None
+        self.status = 0
+        self.chunked = False
+        self.in_body = False
+        self.remaining = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
+
+    def ask(self, request: bytes) -> asyncio.Future[tuple[float, int]]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.first, self.in_body = None, False
+        self.started = time.perf_counter()
+        self.transport.write(request)
+        return self.waiter
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        at = 0
+        while self.waiter is not None:
+            if not self.in_body:
+                end = buf.find(b"\r\n\r\n", at)
+                if end < 0:
+                    break
+                head = buf[at:end].lower()
+                at = end + 4
+                self.status = int(head[9:12])
+                self.in_body = True
+                self.chunked = b"transfer-encoding: chunked" in head
+                if not self.chunked:
+                    self.first = time.perf_counter() - self.started
+                    start = head.index(b"content-length:") + 15
+                    stop = head.find(b"\r\n", start)
+                    self.remaining = int(head[start:stop if stop >= 0 else None])
+            elif self.chunked:
+                end = buf.find(b"\r\n", at)
+                if end < 0:
+                    break
+                size = int(buf[at:end].split(b";")[0], 16)
+                if len(buf) < end + size + 4:
+                    break
+                at = end + size + 4
+                if size and self.first is None:
+                    self.first = time.perf_counter() - self.started
+                if not size:
+                    self._done()
+            else:
+                take = min(self.remaining, len(buf) - at)
+                at += take
+                self.remaining -= take
+                if self.remaining:
+                    break
+                self._done()
+        self.buf = buf[at:]
+
+    def _done(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        assert waiter is not None
+        waiter.set_result((self.first or 0.0, self.status))
 
 
 @dataclass
@@ -103,6 +255,7 @@ class Sample:
     total: list[float] = field(default_factory=list)
     errors: int = 0
     elapsed: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # process: CPU seconds in the round
 
 
 def _request(body: bytes, token: str | None) -> bytes:
@@ -111,46 +264,26 @@ def _request(body: bytes, token: str | None) -> bytes:
             b"application/json\r\n" + auth + b"content-length: %d\r\n\r\n" % len(body) + body)
 
 
-async def _read_answer(reader: asyncio.StreamReader, started: float) -> tuple[float, int]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    lower = head.lower()
-    if b"transfer-encoding: chunked" in lower:
-        first = 0.0
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if not first and size:
-                first = time.perf_counter() - started
-            if size == 0:
-                return first, status
-    at = lower.index(b"content-length:") + 15
-    length = int(lower[at:lower.index(b"\r\n", at)])
-    first = time.perf_counter() - started
-    await reader.readexactly(length)
-    return first, status
-
-
 async def drive(port: int, request: bytes, concurrency: int, duration_s: float,
                 spread_s: float = 0.0) -> Sample:
     sample = Sample()
     deadline = time.perf_counter() + duration_s + spread_s
+    loop = asyncio.get_running_loop()
 
     async def worker(delay: float) -> None:
         await asyncio.sleep(delay)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        transport, conn = await loop.create_connection(ClientConnection, "127.0.0.1", port)
         try:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                writer.write(request)
-                first, status = await _read_answer(reader, started)
+                first, status = await conn.ask(request)
                 if status != 200:
                     sample.errors += 1
                     continue
                 sample.ttfb.append(first)
                 sample.total.append(time.perf_counter() - started)
         finally:
-            writer.close()
+            transport.close()
 
     began = time.perf_counter()
     await asyncio.gather(*(worker(spread_s * i / concurrency) for i in range(concurrency)))
@@ -178,6 +311,10 @@ def wait_port(port: int, timeout_s: float = 30.0) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
+    """User and system time of a process, all its threads."""
+    if pid == os.getpid():
+        times = os.times()
+        return times.user + times.system
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
@@ -264,14 +401,17 @@ def merge(samples: list[Sample]) -> Sample:
         out.total += s.total
         out.errors += s.errors
         out.elapsed += s.elapsed
+        for name, seconds in s.cpu.items():
+            out.cpu[name] = out.cpu.get(name, 0.0) + seconds
     return out
 
 
 def line(name: str, s: Sample) -> str:
     rps = len(s.total) / s.elapsed if s.elapsed else 0.0
+    cores = " ".join(f"{who} {seconds / s.elapsed:.2f}" for who, seconds in s.cpu.items())
     return (f"  {name:<8} {rps:>8.0f} req/s  ttfb p50 {pct(s.ttfb, .5):7.2f} p99 "
             f"{pct(s.ttfb, .99):7.2f} ms  total p50 {pct(s.total, .5):7.2f} p99 "
-            f"{pct(s.total, .99):7.2f} ms  errors {s.errors}")
+            f"{pct(s.total, .99):7.2f} ms  errors {s.errors}  CPU cores: {cores}")
 
 
 def body(stream: bool) -> bytes:
@@ -284,37 +424,46 @@ def body(stream: bool) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+async def measured(pids: dict[str, int], port: int, request: bytes, concurrency: int,
+                   seconds: float, spread_s: float) -> Sample:
+    """One round, with the CPU each process (the load generator too) spent in it."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    sample = await drive(port, request, concurrency, seconds, spread_s)
+    sample.cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    return sample
+
+
 async def compare(label: str, gw_pid: int, gw_port: int, up_pid: int, up_port: int,
                   model: str, token: str, stream: bool, concurrency: int, rounds: int,
                   seconds: float, spread_s: float = 0.0) -> None:
     raw = body(stream).replace(b"MODEL", model.encode())
     direct_req, gw_req = _request(raw, None), _request(raw, token)
+    me = os.getpid()
     direct, through = [], []
-    cpu = up_cpu = 0.0
     for _ in range(rounds):
-        before = cpu_seconds(up_pid)
-        direct.append(await drive(up_port, direct_req, concurrency, seconds, spread_s))
-        up_cpu += cpu_seconds(up_pid) - before
-        before = cpu_seconds(gw_pid)
-        through.append(await drive(gw_port, gw_req, concurrency, seconds, spread_s))
-        cpu += cpu_seconds(gw_pid) - before
+        direct.append(await measured({"client": me, "upstream": up_pid}, up_port, direct_req,
+                                     concurrency, seconds, spread_s))
+        through.append(await measured({"client": me, "upstream": up_pid, "gateway": gw_pid},
+                                      gw_port, gw_req, concurrency, seconds, spread_s))
     d, g = merge(direct), merge(through)
     n = len(g.total)
     rss, peak = memory_mb(gw_pid)
     print(f"{label}, {'streamed' if stream else 'not streamed'}, concurrency {concurrency} "
-          f"({len(d.total)} direct / {n} gateway requests):")
+          f"({len(d.total)} direct / {n} gateway requests; load {os.getloadavg()[0]:.1f}):")
     print(line("direct", d))
     print(line("gateway", g))
     added_p50 = pct(g.ttfb, .5) - pct(d.ttfb, .5)
     added_p99 = pct(g.ttfb, .99) - pct(d.ttfb, .99)
     ratio = (len(g.total) / g.elapsed) / (len(d.total) / d.elapsed) if d.total else 0.0
+    per = 1000 / max(n, 1)
     print(f"  added ttfb p50 {added_p50:+.2f} ms, p99 {added_p99:+.2f} ms; throughput ratio "
-          f"{ratio:.2f}; gateway CPU {cpu / max(n, 1) * 1000:.2f} ms/request (the fake "
-          f"model server's own: {up_cpu / max(len(d.total), 1) * 1000:.2f}); gateway memory "
-          f"{rss:.0f} MB (peak {peak:.0f} MB)")
+          f"{ratio:.2f}; CPU ms/request through the gateway: gateway "
+          f"{g.cpu['gateway'] * per:.2f}, client {g.cpu['client'] * per:.2f}, fake model "
+          f"server {g.cpu['upstream'] * per:.2f}; gateway memory {rss:.0f} MB (peak "
+          f"{peak:.0f} MB)")
 
 
-async def bench(quick: bool) -> None:
+async def bench(quick: bool, only: str | None) -> None:
     rounds, seconds = (1, 1.0) if quick else (2, 2.0)
     work = Path(tempfile.mkdtemp(prefix="moat-bench-gw-"))
     fast, fast_port = start_upstream(32, 0)
@@ -324,20 +473,23 @@ async def bench(quick: bool) -> None:
         config, token = setup_gateway(work, {"fast": fast_port, "paced": paced_port})
         gw, gw_port = start_gateway(config, work / "gateway.log")
         print(f"gateway pid {gw.pid}; CPU {os.cpu_count()} cores; python "
-              f"{sys.version.split()[0]}; load {os.getloadavg()[0]:.1f}")
+              f"{sys.version.split()[0]}; load {os.getloadavg()[0]:.1f}; client loop "
+              f"{type(asyncio.get_running_loop()).__module__.split('.')[0]}")
         await drive(gw_port, _request(body(False).replace(b"MODEL", b"fast"), token), 4, 0.5)
-        for concurrency in (1, 16, 64):
-            for stream in (False, True):
-                await compare("fast upstream", gw.pid, gw_port, fast.pid, fast_port, "fast",
-                              token, stream, concurrency, rounds, seconds)
-        for concurrency in (64, 256):
-            await compare("paced upstream (32 chunks, 20 ms apart)", gw.pid, gw_port,
-                          paced.pid, paced_port, "paced", token, True, concurrency, rounds,
-                          seconds * 2, spread_s=0.64)
+        if only != "paced":
+            for concurrency in (1, 16, 64):
+                for stream in (False, True):
+                    await compare("fast upstream", gw.pid, gw_port, fast.pid, fast_port,
+                                  "fast", token, stream, concurrency, rounds, seconds)
+        if only != "fast":
+            for concurrency in (64, 256):
+                await compare("paced upstream (32 chunks, 20 ms apart)", gw.pid, gw_port,
+                              paced.pid, paced_port, "paced", token, True, concurrency,
+                              rounds, seconds * 2, spread_s=0.64)
         stop(gw)
         gw = None
         size = (work / "gateway.db").stat().st_size / 1e6
-        print(f"audit store after the run: {size:.0f} MB")
+        print(f"audit store after the run: {size:.0f} MB; load {os.getloadavg()[0]:.1f}")
     finally:
         if gw is not None:
             stop(gw)
@@ -350,6 +502,8 @@ async def bench(quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="One short round per case.")
+    parser.add_argument("--only", choices=("fast", "paced"),
+                        help="Only the fast-upstream cases, or only the paced ones.")
     parser.add_argument("--upstream", nargs=3, metavar=("PORT", "CHUNKS", "DELAY_MS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -357,8 +511,7 @@ def main() -> None:
         port, chunks, delay = args.upstream
         run_upstream(int(port), int(chunks), float(delay))
         return
-    random.seed(1)
-    asyncio.run(bench(args.quick))
+    run_loop(lambda: bench(args.quick, args.only))
 
 
 if __name__ == "__main__":

@@ -147,13 +147,14 @@ class GatewayHarness:
         return self
 
 
-def start_gateway(directory: Path, settings: dict[str, Any]) -> GatewayHarness:
+def start_gateway(directory: Path, settings: dict[str, Any],
+                  http: str = "auto") -> GatewayHarness:
     path = write_config(directory, settings)
     config = load_gateway_config(path, {})
     engine = db.create_db_engine(config.database_url)
     db.ensure_schema(engine)
     identity = IdentityStore(engine, load_key(config.token_hash_key))
-    server = serve_in_thread(config)
+    server = serve_in_thread(config, http=http)
     return GatewayHarness(config, server, identity)
 
 

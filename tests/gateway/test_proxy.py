@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from moatcode.gateway import relay
 from moatcode.types import Usage
 from tests.fake_server import CutStream, FakeModelServer, Fault, Garbage, Reply, SlowStream
 from tests.gateway.conftest import (
@@ -54,13 +55,15 @@ def fake_model(shared_model: FakeModelServer) -> Iterator[FakeModelServer]:
         yield view
 
 
-@pytest.fixture(scope="module")
-def shared_gw(shared_model: FakeModelServer,
+# Under httptools the relay writes events to the client's transport itself; under h11
+# it has no safe transport and sends each event through ASGI. Both paths run every test.
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def shared_gw(request: pytest.FixtureRequest, shared_model: FakeModelServer,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayHarness]:
     harness = start_gateway(tmp_path_factory.mktemp("gw"), {"models": {
         "fake": model_section(shared_model.url, served_name="fake-model", aliases=["f"]),
         "other": model_section(shared_model.url, served_name="fake-model"),
-    }})
+    }}, http=request.param)
     harness.add_user("alice", "eng", ("fake",))
     yield harness
     harness.server.stop()
@@ -343,6 +346,26 @@ def test_garbage_from_upstream_is_502_when_not_streamed(
     record = last_record(gw)
     assert (record["reason"], record["status"]) == ("upstream_garbage", 502)
     assert "502 Bad Gateway" in record["detail"]
+
+
+def test_events_are_written_to_the_client_transport_only_under_httptools(
+    gw: GatewayHarness, fake_model: FakeModelServer, monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    direct: list[bool] = []
+    original = relay.chunked_transport
+
+    def spy(send: Any) -> Any:
+        transport = original(send)
+        direct.append(transport is not None)
+        return transport
+
+    monkeypatch.setattr(relay, "chunked_transport", spy)
+    fake_model.add(SlowStream(Reply(text="b" * 20), delay_s=0.01))
+    with gw.client(gw.tokens["alice"]) as client:
+        answer = chat(client, stream=True)
+    assert answer.text.endswith("data: [DONE]\n\n")
+    assert direct == [request.node.callspec.params["shared_gw"] == "httptools"]
 
 
 def test_garbage_mid_stream_becomes_an_error_event(

@@ -18,7 +18,7 @@ import secrets
 import time
 from typing import Any
 
-from moatcode.gateway.metrics import GatewayMetrics
+from moatcode.gateway.metrics import Children, GatewayMetrics
 from moatcode.gateway.quotas import QuotaBook, usage_increments
 from moatcode.gateway.worker import DbWorker, PendingRecord
 
@@ -130,6 +130,13 @@ class Recorder:
         self.metrics = metrics
         self.store_bodies = store_bodies
         self.access_log = access_log
+        self._requests = Children(metrics.requests)
+        self._refusals = Children(metrics.refusals)
+        self._tokens = Children(metrics.tokens)
+        self._latency = Children(metrics.latency)
+        self._ttfb = Children(metrics.ttfb)
+        self._second = -1
+        self._second_text = ""
 
     def finish(self, ex: Exchange) -> None:
         data = ex.data(self.store_bodies)
@@ -137,22 +144,25 @@ class Recorder:
         increments = usage_increments(ex.user, ex.team, tokens, ex.wall) if ex.user else {}
         if increments:
             self.quotas.add_unwritten(increments)
-        at = time.strftime(_TIME, time.gmtime(ex.wall)) + f".{int(ex.wall % 1 * 1e6):06d}Z"
-        self.worker.submit(PendingRecord(ex.request_id, at, "", REQUEST_KIND, data, increments))
-        m = self.metrics
-        m.requests.labels(ex.route, ex.resolved or ex.model or "", str(ex.status)).inc()
+        self.worker.submit(PendingRecord(ex.request_id, self._at(ex.wall), "", REQUEST_KIND,
+                                         data, increments))
+        # The model label is the configured name it resolved to, never the one a client
+        # sent: made-up names would each make a new series.
+        model = ex.resolved
+        self._requests(ex.route, model, str(ex.status)).inc()
         if ex.reason:
-            m.refusals.labels(ex.reason).inc()
+            self._refusals(ex.reason).inc()
         if tokens:
-            model = ex.resolved or ex.model
-            m.tokens.labels(model, "prompt").inc(ex.prompt_tokens)
-            m.tokens.labels(model, "completion").inc(ex.completion_tokens)
+            self._tokens(model, "prompt").inc(ex.prompt_tokens)
+            self._tokens(model, "completion").inc(ex.completion_tokens)
         stream = "true" if ex.stream else "false"
-        m.latency.labels(ex.route, stream).observe(data["latency_us"] / 1e6)
+        self._latency(ex.route, stream).observe(data["latency_us"] / 1e6)
         if ex.ttfb is not None:
-            m.ttfb.labels(stream).observe(ex.ttfb)
-        if self.access_log:
-            log.info("%s %s %d", ex.route, ex.outcome, ex.status, extra={
+            self._ttfb(stream).observe(ex.ttfb)
+        if self.access_log and log.isEnabledFor(logging.INFO):
+            # makeRecord and handle: what log.info does, less finding the caller's line.
+            log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, "%s %s %d", (
+                ex.route, ex.outcome, ex.status), None, extra={
                 "request_id": ex.request_id, "user": ex.user, "team": ex.team,
                 "token_id": ex.token_id, "model": ex.resolved or ex.model,
                 "upstream": ex.upstream, "status": ex.status, "outcome": ex.outcome,
@@ -160,4 +170,11 @@ class Recorder:
                 "stream": ex.stream, "request_bytes": ex.request_bytes,
                 "response_bytes": ex.response_bytes, "prompt_tokens": ex.prompt_tokens,
                 "completion_tokens": ex.completion_tokens, "client": ex.client,
-            })
+            }))
+
+    def _at(self, wall: float) -> str:
+        """The record's ``at``; the formatted second is reused while it lasts."""
+        second = int(wall)
+        if second != self._second:
+            self._second, self._second_text = second, time.strftime(_TIME, time.gmtime(second))
+        return f"{self._second_text}.{int(wall % 1 * 1e6):06d}Z"

@@ -21,6 +21,7 @@ import math
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -116,22 +117,23 @@ class QuotaBook:
             return self._stored.get(key, 0) + self._unwritten.get(key, 0)
 
 
+def _upsert(insert: Any) -> Any:
+    return insert.on_conflict_do_update(
+        index_elements=["scope", "name", "window", "start"],
+        set_={"tokens": usage.c.tokens + insert.excluded.tokens})
+
+
+# Built once, not per batch: building and keying the statement cost more than running it.
+_ADD_USAGE = {"postgresql": _upsert(pg_insert(usage)), "sqlite": _upsert(sqlite_insert(usage))}
+
+
 def add_usage(conn: Connection, increments: Mapping[Key, int]) -> None:
     """Add to the stored counters (inside the caller's transaction)."""
     if not increments:
         return
     rows = [{"scope": k[0], "name": k[1], "window": k[2], "start": k[3], "tokens": v}
             for k, v in sorted(increments.items())]
-    if conn.dialect.name == "postgresql":
-        pg = pg_insert(usage)
-        conn.execute(pg.on_conflict_do_update(
-            index_elements=["scope", "name", "window", "start"],
-            set_={"tokens": usage.c.tokens + pg.excluded.tokens}), rows)
-    else:
-        lite = sqlite_insert(usage)
-        conn.execute(lite.on_conflict_do_update(
-            index_elements=["scope", "name", "window", "start"],
-            set_={"tokens": usage.c.tokens + lite.excluded.tokens}), rows)
+    conn.execute(_ADD_USAGE[conn.dialect.name], rows)
 
 
 def read_current(conn: Connection, now: float) -> dict[Key, int]:

@@ -22,11 +22,11 @@ from moatcode.gateway.config import GatewayConfig
 from moatcode.gateway.runtime import GatewayRuntime
 
 
-def uvicorn_config(app: FastAPI, config: GatewayConfig) -> uvicorn.Config:
+def uvicorn_config(app: FastAPI, config: GatewayConfig, http: str = "auto") -> uvicorn.Config:
     return uvicorn.Config(
         app, host=config.host, port=config.port, log_config=None, access_log=False,
         timeout_graceful_shutdown=int(config.graceful_timeout_s) or 1, lifespan="on",
-        http="auto", loop="auto", server_header=False, date_header=False,
+        http=http, loop="auto", server_header=False, date_header=False,
         timeout_keep_alive=30,
     )
 
@@ -64,12 +64,12 @@ class BackgroundServer:
 
 
 def serve_in_thread(config: GatewayConfig, runtime: GatewayRuntime | None = None,
-                    timeout_s: float = 20.0) -> BackgroundServer:
+                    timeout_s: float = 20.0, http: str = "auto") -> BackgroundServer:
     runtime = runtime or GatewayRuntime.create(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", config.port))
-    server = uvicorn.Server(uvicorn_config(create_app(runtime), config))
+    server = uvicorn.Server(uvicorn_config(create_app(runtime), config, http))
     failure: list[BaseException] = []
 
     def run() -> None:

@@ -39,6 +39,14 @@ class SseRelay:
     def feed(self, data: bytes) -> bytes:
         if self.problem is not None:
             return b""
+        if not self._pending and data[-2:] == b"\n\n":
+            # Whole events, as a model server flushes them; most often exactly one line.
+            if data.count(b"\n") == 2 and data.find(b"\r") < 0:
+                if len(data) == 2 or self._event_ok(data[:-2]):
+                    return data
+                self.problem = "the model server sent something that is not an event stream"
+                return b""
+            return self._check(data)
         buf = self._pending + data if self._pending else data
         cut = _last_boundary(buf)
         if cut < 0:

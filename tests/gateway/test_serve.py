@@ -136,3 +136,14 @@ def test_a_stream_still_running_at_the_deadline_is_cut_and_recorded(
     assert len(cut) == 1  # the client sees the stream end early
     [record] = [r["data"] for r in gw.records() if r["kind"] == "gateway_request"]
     assert (record["outcome"], record["reason"]) == ("cancelled", "shutdown")
+
+
+def test_serving_freezes_the_start_up_heap_and_collects_young_objects_less_often() -> None:
+    # In a child process: the collector's settings are global to the interpreter.
+    script = ("import gc; from moatcode.gateway.server import tune_gc; before = gc.get_threshold();"
+              " tune_gc(); print(before[0], gc.get_threshold()[0], gc.get_freeze_count())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    before, after, frozen = map(int, out)
+    assert before == 700 and after == 50_000
+    assert frozen > 10_000  # the modules and objects start-up made

@@ -9,6 +9,7 @@ and uvloop when they are installed.
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 import threading
@@ -38,7 +39,24 @@ def serve(config: GatewayConfig) -> None:
     # everything is written, so the process should end as a normal exit.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_normally)
+    tune_gc()
     uvicorn.Server(uvicorn_config(create_app(runtime), config)).run()
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector from pausing hundreds of streams at once.
+
+    With Python's defaults it ran every 700 allocations and, at 256 streams,
+    stopped the event loop for up to 12-19 ms (young generations) and 68 ms
+    (a full collection over every object made at start-up). Freezing what
+    start-up made and collecting the young generation every 50,000
+    allocations brought the longest pause to 5 ms and CPU per request down
+    ~4%, with the same memory (bench/gateway.py, paced cases). Almost all the
+    gateway allocates per request is freed by reference counting anyway.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
 
 
 def _exit_normally(_signum: int, _frame: object) -> None:

@@ -426,3 +426,42 @@ def test_many_concurrent_streams(gw: GatewayHarness, fake_model: FakeModelServer
         thread.join()
     assert len(results) == count and all(r.endswith("data: [DONE]\n\n") for r in results)
     assert len(gw.records(at_least=count)) == count
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_a_client_slower_than_the_model_server_gets_every_byte(
+    http: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 16 MB of events, far more than the socket buffers between gateway and client hold:
+    # while the client does not read, the relay must stop reading the upstream, then go on.
+    pauses: list[int] = []
+    original = relay.UpstreamResponse.pause_reading
+
+    def counting(self: Any) -> None:
+        pauses.append(1)
+        original(self)
+
+    monkeypatch.setattr(relay.UpstreamResponse, "pause_reading", counting)
+    text = "".join(chr(ord("a") + i % 26) for i in range(16 * 1024 * 1024))
+    with FakeModelServer([Reply(text=text)], chunk_chars=256 * 1024) as model:
+        gw = start_gateway(tmp_path, {"models": {"fake": model_section(model.url)}}, http=http)
+        try:
+            gw.add_user("alice", "eng", ("fake",))
+            body = b""
+            with gw.client(gw.tokens["alice"], timeout=60) as client, client.stream(
+                    "POST", "/v1/chat/completions",
+                    json={"model": "fake", "messages": MESSAGES, "stream": True}) as answer:
+                time.sleep(1.0)  # the gateway fills every buffer meanwhile
+                for part in answer.iter_bytes():
+                    body += part
+            events = sse_events(body.decode())
+            assert "".join(e["choices"][0]["delta"].get("content", "") for e in events
+                           if isinstance(e, dict) and e["choices"]) == text
+            assert events[-1] == "[DONE]"
+            assert pauses, "the relay never stopped reading the model server"
+            record = gw.records()[-1]["data"]
+            assert (record["outcome"], record["response_bytes"]) == ("ok", len(body))
+            assert record["response_sha256"] == hashlib.sha256(body).hexdigest()
+        finally:
+            gw.server.stop()
+            gw.identity.engine.dispose()

@@ -349,6 +349,35 @@ def test_redirect_targets_are_edits(ws: Path, home: Path) -> None:
     assert edits.decide(bash("echo x > .git/hooks/pre-push")).decision == "ask"
 
 
+def test_files_that_allowed_commands_change_meet_edit_deny_and_ask_rules(
+    ws: Path, home: Path
+) -> None:
+    rules = layer("project", ws, allow=("Bash(cp *)", "Bash(mv *)", "Bash(rm *)", "Bash(sed *)",
+                                        "Bash(chmod *)", "Bash(dd *)"),
+                  deny=("Edit(.github/**)",), ask=("Edit(migrations/**)",))
+    engine = make(ws, home, rules)
+    # Inside the workspace and named by no Edit rule: the command's allow rule covers it,
+    # in default mode too, as it covers what `make` writes.
+    assert engine.decide(bash("cp a.txt b.txt")).decision == "allow"
+    assert engine.decide(bash("rm -rf build")).decision == "allow"
+    assert engine.decide(bash("cp evil.yml .github/workflows/")).rule == "Edit(.github/**)"
+    assert engine.decide(bash("cp -t .github/workflows evil.yml")).decision == "deny"
+    assert engine.decide(bash("mv .github/workflows/ci.yml old.yml")).decision == "deny"
+    assert engine.decide(bash("rm -rf .github")).decision == "deny"
+    assert engine.decide(bash("sed -i s/a/b/ .github/workflows/ci.yml")).decision == "deny"
+    assert engine.decide(bash("sed s/a/b/ .github/workflows/ci.yml")).decision == "allow"
+    assert engine.decide(bash("dd if=x of=.github/x")).decision == "deny"
+    assert engine.decide(bash("cd .github && rm -f x")).decision == "deny"
+    verdict = engine.decide(bash("mv 0001.py migrations/"))
+    assert (verdict.decision, verdict.rule) == ("ask", "Edit(migrations/**)")
+    # A protected path asks, whatever the rules say about commands.
+    assert engine.decide(bash("chmod +x .git/hooks/pre-push")).decision == "ask"
+    # Where the file goes is only known at run time, and Edit rules exist: ask.
+    assert engine.decide(bash('cp x "$DEST"')).decision == "ask"
+    assert make(ws, home, layer("project", ws, allow=("Bash(cp *)",))).decide(
+        bash('cp x "$DEST"')).decision == "allow"
+
+
 def test_find_delete_is_an_edit_of_its_root(ws: Path, home: Path) -> None:
     engine = make(ws, home, layer("project", ws, allow=("Bash(find *)",),
                                   deny=("Edit(src/**)",)), mode="accept-edits")

@@ -61,7 +61,9 @@ def test_splits_every_simple_command(command: str, expected: list[tuple[object, 
 
 def test_words_after_a_redirection_stay_with_their_command() -> None:
     # tree-sitter-bash gives `-rf x` to the redirection; bash gives it to rm.
-    assert summary(analyse_command("rm >/dev/null -rf x")) == ([cmd("rm", "-rf", "x")], [])
+    # The redirection to /dev/null writes nothing; rm's operand is a write.
+    assert summary(analyse_command("rm >/dev/null -rf x")) == ([cmd("rm", "-rf", "x")],
+                                                               [("x", (".",))])
     assert parts("true && rm 2>/dev/null -rf x") == [("noop", ("true",)), cmd("rm", "-rf", "x")]
     assert parts("a | rm 2>&1 -rf x") == [cmd("a"), cmd("rm", "-rf", "x")]
     assert parts("rm a >/dev/null b 2>/dev/null c") == [cmd("rm", "a", "b", "c")]
@@ -188,7 +190,7 @@ def test_find_exec_and_delete() -> None:
     parts_, writes = summary(analyse_command("find src -name '*.o' -exec rm {} + -delete"))
     assert parts_ == [cmd("rm", U), cmd("find", "src", "-name", "*.o", "-exec", "rm", "{}", "+",
                                        "-delete")]
-    assert writes == [("src", (".",))]
+    assert writes == [(U, (".",)), ("src", (".",))]  # what rm removes: only known at run time
     assert parts("find . -execdir sh -c 'rm x' \\;")[0] == cmd("rm", "x")
     assert parts("find . -exec rm {}")[-1][-1] == "find -exec has no closing ';' or '+'"
 
@@ -197,6 +199,45 @@ def test_tee_files_are_writes() -> None:
     parts_, writes = summary(analyse_command("echo x | tee -a log.txt /dev/null copy"))
     assert parts_ == [cmd("echo", "x"), cmd("tee", "-a", "log.txt", "/dev/null", "copy")]
     assert writes == [("log.txt", (".",)), ("copy", (".",))]
+
+
+@pytest.mark.parametrize(("command", "written"), [
+    ("cp a.txt out", ["out", "out/a.txt"]),  # out may be a file or a directory
+    ("cp -r src dst/", ["dst/", "dst/src"]),
+    ("cp -t .github/workflows ci.yml x.yml", [".github/workflows/ci.yml",
+                                              ".github/workflows/x.yml"]),
+    ("cp --target-directory=bin tool", ["bin/tool"]),
+    ("mv old new", ["new", "new/old", "old"]),  # the source is gone afterwards
+    ("install -m 755 tool ~/bin/", ["~/bin/", "~/bin/tool"]),
+    ("install -d build/out", ["build/out"]),
+    ("ln -sf ../target link", ["link", "link/target"]),
+    ("rm -rf build x", ["build", "x"]),
+    ("rm -- -rf", ["-rf"]),
+    ("rmdir empty; unlink f; shred -n 3 key; truncate -s 0 log; touch -d now t; mkdir -p a/b",
+     ["empty", "f", "key", "log", "t", "a/b"]),
+    ("chmod +x .git/hooks/pre-push", [".git/hooks/pre-push"]),
+    ("chown -R me:me dir", ["dir"]),
+    ("chmod --reference=a b", ["b"]),
+    ("dd if=/dev/zero of=disk.img bs=1M", ["disk.img"]),
+    ("sed -i 's/a/b/' f1 f2", ["f1", "f2"]),
+    ("sed -i.bak -e 's/a/b/' f", ["f"]),
+    ("sed -Ei -f script.sed f", ["f"]),
+    ("sed --in-place=.orig s/a/b/ f", ["f"]),
+    ("sed 's/a/b/' f", []),  # to standard output only
+    ("cp a b >/dev/null; rm /dev/null", ["b", "b/a"]),
+    ("timeout 5 cp a b", ["b", "b/a"]),
+    ("cp a", []),
+])
+def test_files_named_by_file_commands_are_writes(command: str, written: list[str]) -> None:
+    analysis = analyse_command(command)
+    assert [w.target.text for w in analysis.writes] == written
+    assert all(w.rules_only for w in analysis.writes)
+
+
+def test_file_command_writes_to_unknown_places_are_dynamic() -> None:
+    writes = analyse_command('cp "$SRC" out; mv x "$DEST"').writes
+    assert [(w.target.text, w.target.dynamic) for w in writes] == [
+        ("out", False), ("out/" + U, True), (U, True), (U + "/x", True), ("x", False)]
 
 
 @pytest.mark.parametrize(

@@ -302,7 +302,10 @@ class PolicyEngine:
         what = f"The write `{_clip(write.text)}`"
         text = target.text
         fixed = target.literal and (not target.tilde or text == "~" or text.startswith("~/"))
-        if not fixed or (any(d is None for d in write.dirs) and not text.startswith(("/", "~"))):
+        known = fixed and (all(d is not None for d in write.dirs) or text.startswith(("/", "~")))
+        if write.rules_only:
+            return self._decide_named_write(write, what, known)
+        if not known:
             if self.mode == "plan":
                 return [self._plan()]
             if self.mode == "auto" and not (self._bash_restricted or self._edit_restricted):
@@ -323,11 +326,38 @@ class PolicyEngine:
                     f"{what} goes to a path only known when it runs, so no rule can vouch for it.",
                 )
             ]
-        if text.startswith(("/", "~")):
-            paths = [text]
-        else:
-            paths = [posixpath.join(d, text) for d in write.dirs if d is not None]
-        return [self._decide_path("edit", "", p, f"{what} ({p})") for p in dict.fromkeys(paths)]
+        return [self._decide_path("edit", "", p, f"{what} ({p})") for p in _write_paths(write)]
+
+    def _decide_named_write(self, write: Write, what: str, known: bool) -> list[Verdict]:
+        """A file a command's arguments name (``cp``, ``rm``, ``sed -i``...).
+
+        Edit deny and ask rules apply, and protected or secret paths in the
+        workspace ask; otherwise the command's own verdict covers the file,
+        and the sandbox is the boundary outside the workspace.
+        """
+        if not known:
+            if not self._edit_restricted:
+                return []
+            return [Verdict(
+                "ask", f"mode:{self.mode}", "mode",
+                f"{what} goes to a path only known when it runs, and Edit deny or ask rules "
+                "exist that it might meet.",
+            )]
+        verdicts = []
+        for path in _write_paths(write):
+            verdict = self._decide_path("edit", "", path, f"{what} ({path})")
+            if verdict.decision != "allow" and (verdict.layer != "mode" or self._guarded(path)):
+                verdicts.append(verdict)
+        return verdicts
+
+    def _guarded(self, given: str) -> bool:
+        """A protected or secret path inside the workspace."""
+        lexical = resolve_path(given, workspace=self._ws, home=self._home)
+        if lexical is None:
+            return True
+        candidates = {lexical, follow_links(lexical) if self._resolve_links else lexical}
+        return any(self._inside(p) and (self._protected(p) or (
+            self._secret is not None and self._is_secret(p))) for p in candidates)
 
     # -- matching helpers -------------------------------------------------
 
@@ -423,6 +453,13 @@ def describe(engine: PolicyEngine) -> tuple[EffectiveRule, ...]:
 
 
 @functools.lru_cache(maxsize=1024)
+def _write_paths(write: Write) -> list[str]:
+    text = write.target.text
+    if text.startswith(("/", "~")):
+        return [text]
+    return list(dict.fromkeys(posixpath.join(d, text) for d in write.dirs if d is not None))
+
+
 def _prepare(
     command: str,
 ) -> tuple[tuple[tuple[Part, tuple[CommandView, ...]], ...], tuple[Write, ...]]:

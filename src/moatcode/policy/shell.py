@@ -75,11 +75,18 @@ class Part:
 
 @dataclass(frozen=True)
 class Write:
-    """A file the command writes: a redirection target, a ``tee`` file, a ``find -delete`` root."""
+    """A file the command writes: a redirection target, a ``tee`` file, a ``find -delete`` root.
+
+    ``rules_only`` marks a file a command's own arguments name (``cp``,
+    ``rm``, ``sed -i``...): it is held to the ``Edit`` deny and ask rules, and
+    otherwise the command's own verdict covers it, as it covers what ``make``
+    or a test run writes.
+    """
 
     target: Word
     text: str
     dirs: Dirs
+    rules_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,10 +195,10 @@ class _Walker:
     def add_marker(self, reason: str, text: str) -> None:
         self.parts.append(Part((), text, (), reason, "marker"))
 
-    def add_write(self, target: Word, text: str) -> None:
+    def add_write(self, target: Word, text: str, *, rules_only: bool = False) -> None:
         if target.literal and target.text in _HARMLESS_TARGETS:
             return
-        self.writes.append(Write(target, text, self.dirs))
+        self.writes.append(Write(target, text, self.dirs, rules_only))
 
     def parse_script(self, text: str, *, sudo: tuple[Word, ...], depth: int) -> None:
         if depth > MAX_DEPTH:

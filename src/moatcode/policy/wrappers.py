@@ -5,8 +5,10 @@
 rm x``, ``xargs -0 rm``...) are stripped with their own options, so rules see
 ``rm``; a shell given a string (``bash -c 'rm x'``, ``eval``, a here-document
 fed to ``sh``) has that string parsed again; ``find -exec CMD {} ;`` yields
-CMD; ``tee FILE`` and ``find -delete`` are writes. Anything that runs text we
-cannot see (``source f``, ``sh`` reading a pipe) is reported as unresolved.
+CMD; the files that ``tee``, ``find -delete``, ``cp``, ``mv``, ``rm``, ``dd
+of=``, ``sed -i`` and the other file commands change are writes, checked as
+``Edit`` like a redirection's target. Anything that runs text we cannot see
+(``source f``, ``sh`` reading a pipe) is reported as unresolved.
 
 ``sudo`` and ``doas`` are stripped too, so a deny rule on ``rm`` still catches
 ``sudo rm``, but the command they run is marked privileged: an allow rule must
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -79,7 +82,7 @@ class Sink(Protocol):
 
     def add_marker(self, reason: str, text: str) -> None: ...
 
-    def add_write(self, target: Word, text: str) -> None: ...
+    def add_write(self, target: Word, text: str, *, rules_only: bool = False) -> None: ...
 
     def parse_script(self, text: str, *, sudo: tuple[Word, ...], depth: int) -> None: ...
 
@@ -209,6 +212,8 @@ def expand_command(
         return
     elif name == "tee":
         _expand_tee(words, sink)
+    elif name in _FILE_COMMANDS:
+        _expand_file_command(name, words, sink)
     elif name in ("cd", "pushd", "popd"):
         sink.add_part(words, sudo=sudo, kind="cd", cd_target=_cd_target(name, words))
         return
@@ -514,6 +519,130 @@ def _expand_tee(words: tuple[Word, ...], sink: Sink) -> None:
         if not options_done and w.text.startswith("-") and len(w.text) > 1:
             continue
         sink.add_write(w, f"tee {w.source}")
+
+
+# Commands whose arguments name files they change, with their options that take a value.
+_COPIERS = {
+    "cp": _names("-S --suffix -t --target-directory"),
+    "mv": _names("-S --suffix -t --target-directory"),
+    "ln": _names("-S --suffix -t --target-directory"),
+    "install": _names("-S --suffix -t --target-directory -m --mode -o --owner -g --group"),
+}
+_CHANGERS: dict[str, frozenset[str]] = {  # every operand is a file changed, made or removed
+    "rm": frozenset(), "rmdir": frozenset(), "unlink": frozenset(), "touch": _names("-d -r -t"),
+    "truncate": _names("-s --size -r --reference"), "shred": _names("-n --iterations -s --size"),
+    "mkdir": _names("-m --mode"),
+}
+_OWNERS: dict[str, frozenset[str]] = {  # the first operand is a mode or an owner
+    "chmod": frozenset(), "chown": frozenset(), "chgrp": frozenset(),
+}
+_FILE_COMMANDS = frozenset({*_COPIERS, *_CHANGERS, *_OWNERS, "dd", "sed"})
+
+
+def _operands(
+    words: tuple[Word, ...], takes_value: frozenset[str]
+) -> tuple[list[Word], dict[str, Word]]:
+    """The operands after the command name, and the options given a separate value."""
+    operands: list[Word] = []
+    values: dict[str, Word] = {}
+    i = 1
+    while i < len(words):
+        t = words[i].text
+        if t == "--":
+            operands.extend(words[i + 1:])
+            break
+        if t.startswith("-") and len(t) > 1:
+            if t in takes_value and i + 1 < len(words):
+                values[t] = words[i + 1]
+                i += 2
+                continue
+            if t.startswith("--") and "=" in t:
+                name, _, value = t.partition("=")
+                values[name] = Word(text=value, source=words[i].source, shell=words[i].shell,
+                                    dynamic=words[i].dynamic)
+        else:
+            operands.append(words[i])
+        i += 1
+    return operands, values
+
+
+def _inside(directory: Word, source: Word) -> Word:
+    """Where ``source`` lands when copied or moved into ``directory``."""
+    name = posixpath.basename(source.text.rstrip("/")) or source.text
+    return Word(text=posixpath.join(directory.text, name),
+                source=f"{directory.source}/{name}", shell=f"{directory.shell}/{name}",
+                dynamic=directory.dynamic or source.dynamic, tilde=directory.tilde)
+
+
+def _expand_file_command(name: str, words: tuple[Word, ...], sink: Sink) -> None:
+    """Report the files ``cp``, ``rm``, ``dd``, ``sed -i`` and the like change as writes."""
+    def write(target: Word) -> None:
+        sink.add_write(target, f"{name} ... {target.source}", rules_only=True)
+
+    if name == "dd":
+        for w in words[1:]:
+            if w.text.startswith("of="):
+                write(Word(text=w.text[3:], source=w.source[3:], shell=w.shell[3:],
+                           dynamic=w.dynamic))
+        return
+    if name == "sed":
+        _expand_sed(words, write)
+        return
+    if name in _CHANGERS:
+        operands, _ = _operands(words, _CHANGERS[name])
+        for w in operands:
+            write(w)
+        return
+    if name in _OWNERS:
+        operands, values = _operands(words, _OWNERS[name])
+        for w in operands[0 if "--reference" in values else 1:]:
+            write(w)
+        return
+    operands, values = _operands(words, _COPIERS[name])
+    if name == "install" and any(w.text in ("-d", "--directory") for w in words[1:]):
+        for w in operands:
+            write(w)
+        return
+    target = values.get("-t") or values.get("--target-directory")
+    if target is None:
+        if len(operands) < 2:
+            return
+        target, sources = operands[-1], operands[:-1]
+        # A file, or a directory the sources go into: both are checked.
+        write(target)
+    else:
+        sources = operands
+    for source in sources:
+        write(_inside(target, source))
+        if name == "mv":
+            write(source)  # moved away: gone from where it was
+
+
+def _expand_sed(words: tuple[Word, ...], write: Callable[[Word], None]) -> None:
+    """``sed -i`` changes its input files; without ``-i`` it writes only standard output."""
+    in_place = False
+    script_given = False
+    operands: list[Word] = []
+    i = 1
+    while i < len(words):
+        t = words[i].text
+        if t in ("-e", "--expression", "-f", "--file") and i + 1 < len(words):
+            script_given = True
+            i += 2
+            continue
+        if t.startswith(("--expression=", "--file=")):
+            script_given = True
+        elif t.startswith("--in-place"):
+            in_place = True
+        elif t.startswith("-") and not t.startswith("--") and len(t) > 1:
+            in_place = in_place or "i" in t[1:]  # -i, -i.bak, -Ei: a cluster with i
+        elif not t.startswith("-"):
+            operands.append(words[i])
+        i += 1
+    if not in_place:
+        return
+    for w in operands if script_given else operands[1:]:
+        write(w)
 
 
 def _cd_target(name: str, words: tuple[Word, ...]) -> Word | None:

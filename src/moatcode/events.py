@@ -137,6 +137,7 @@ class PermissionDecided(Event):
     who: str = ""
     note: str = ""
     summary: str = ""
+    wait_ms: float = 0.0  # how long the person took to answer
 
 
 @dataclass(frozen=True)

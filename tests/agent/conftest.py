@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from moatcode.agent.approval import Approver
 from moatcode.agent.loop import Agent, AgentConfig
 from moatcode.agent.prompt import Environment, Instructions, load_system_prompt
 from moatcode.events import Event
@@ -61,7 +63,8 @@ def harness(tmp_path: Path) -> Harness:
     rg = Path(sys.executable).parent / "rg"
 
     def make(*, allow: Sequence[str] = (), mode: str = "default", config: AgentConfig | None = None,
-             instructions: Instructions | None = None) -> Agent:
+             instructions: Instructions | None = None, approver: Approver | None = None,
+             clock: Callable[[], float] = time.monotonic) -> Agent:
         rules = RuleSet("flag", "test", workspace,
                         allow=tuple(parse_rule(r, source="test") for r in allow))
         gate = PolicyEngine([rules], mode, workspace=workspace, home=tmp_path / "home",  # type: ignore[arg-type]
@@ -71,9 +74,10 @@ def harness(tmp_path: Path) -> Harness:
                           rg=str(rg) if rg.exists() else (shutil.which("rg") or "rg"))
         return Agent(session_id="s1", system_prompt=load_system_prompt(), client=model,
                      tools=ToolRegistry(create_default_tools()), tool_ctx=ctx, gate=gate,
-                     approver=None, redactor=SecretRedactor(), has_placeholder=contains_placeholder,
+                     approver=approver, redactor=SecretRedactor(),
+                     has_placeholder=contains_placeholder,
                      emit=events.append, recorder=recorder,
                      environment=Environment("/ws", "2026-11-22", "Linux x86_64", "main", "clean"),
-                     instructions=instructions, config=config or AgentConfig())
+                     instructions=instructions, config=config or AgentConfig(), clock=clock)
 
     return Harness(workspace, model, events, recorder, make)

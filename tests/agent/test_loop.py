@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from moatcode.agent.approval import Approval, ApprovalRequest
 from moatcode.agent.loop import AgentConfig
 from moatcode.agent.prompt import Instructions
 from moatcode.errors import Cancelled, MaxTurnsReached
@@ -90,6 +91,22 @@ def test_headless_ask_is_denied_and_recorded(harness: Harness) -> None:
     assert [(d.decision, d.decided_by, d.layer) for d in decided] == [("deny", "headless", "mode")]
     assert not (harness.workspace / "x").exists()
     assert [d.tool_name for d in agent.totals.denials] == ["bash"]
+
+
+def test_the_wait_for_a_person_is_recorded_apart_from_the_tools_time(harness: Harness) -> None:
+    now = [100.0]
+
+    class SlowPerson:
+        def approve(self, request: ApprovalRequest) -> Approval:
+            now[0] += 42.5  # the person reads the diff for 42.5 s
+            return Approval(True, "once", who="dev")
+
+    harness.model.add([call("write_file", path="notes.txt", content="hi\n")], "ok")
+    harness.make(approver=SlowPerson(), clock=lambda: now[0]).run("write notes")
+    decided = next(e for e in harness.events if isinstance(e, PermissionDecided))
+    finished = next(e for e in harness.events if isinstance(e, ToolCallFinished))
+    assert (decided.decided_by, decided.who, decided.wait_ms) == ("user", "dev", 42500.0)
+    assert finished.ok and finished.duration_ms == 0.0
 
 
 def test_allow_rule_runs_the_command(harness: Harness) -> None:

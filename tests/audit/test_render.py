@@ -67,7 +67,7 @@ def test_markdown(report: Report) -> None:
     ) in lines
     assert (
         "| 2025-03-01T09:00:14.000000Z | call\\_3 | bash | {\"command\": \"pytest -q\"} | allow | "
-        "dev (session) | Bash(pytest \\*) | session | failed, exit 1, bwrap |"
+        "dev (session, after 3.2 s) | Bash(pytest \\*) | session | failed, exit 1, bwrap |"
     ) in lines
     # The hostile argument is inert text, and the diff's own ``` cannot end its block.
     assert "\\<img src=x onerror=alert(1)\\>" in text and HOSTILE not in text
@@ -85,7 +85,7 @@ def test_html_is_self_contained_and_escaped(report: Report) -> None:
     assert HOSTILE not in page
     text = "".join(parsed.text)
     assert HOSTILE in text  # shown, as text
-    assert "dev (session)" in text and "failed, exit 1, bwrap" in text
+    assert "dev (session, after 3.2 s)" in text and "failed, exit 1, bwrap" in text
     assert '<span class="add">+def add(a, b): return a + b</span>' in page
 
 

@@ -95,7 +95,7 @@ SESSION: list[Event] = [
     answer(2, RUN_TESTS),
     ToolCallStarted(2, RUN_TESTS),
     allowed(RUN_TESTS, rule="Bash(pytest *)", layer="session", decided_by="user",
-            scope="session", who="dev"),
+            scope="session", who="dev", wait_ms=3200.0),
     finished(2, RUN_TESTS, ok=False, exit_code=1, sandbox="bwrap"),
     request(3, (INSTRUCTIONS, PROMPT, APP_LINES, TEST_LINES, TEST_OUTPUT), (SECRET_REDACTION,)),
     answer(3, EDIT_APP),
@@ -142,13 +142,13 @@ def test_report_of_a_session_that_reads_two_files_and_runs_one_command(store_pat
     )
     assert report.actions == (
         ActionRow(6, at(6), "call_1", "read_file", READ_APP.arguments, "allow", "mode:default",
-                  "mode", "policy", "", "", True, None, ""),
+                  "mode", "policy", "", "", 0.0, True, None, ""),
         ActionRow(10, at(10), "call_2", "read_file", READ_TEST.arguments, "allow",
-                  "mode:default", "mode", "policy", "", "", True, None, ""),
+                  "mode:default", "mode", "policy", "", "", 0.0, True, None, ""),
         ActionRow(15, at(15), "call_3", "bash", RUN_TESTS.arguments, "allow", "Bash(pytest *)",
-                  "session", "user", "session", "dev", False, 1, "bwrap"),
+                  "session", "user", "session", "dev", 3200.0, False, 1, "bwrap"),
         ActionRow(20, at(20), "call_4", "edit_file", EDIT_APP.arguments, "allow", "Edit(src/**)",
-                  "project", "policy", "", "", True, None, ""),
+                  "project", "policy", "", "", 0.0, True, None, ""),
     )
     assert report.files == (
         FileRow(22, at(22), "call_4", "src/app.py", "a" * 64, "b" * 64, DIFF),
@@ -197,5 +197,5 @@ def test_a_denied_call_without_tool_records(tmp_path: Path, clock: SteppingClock
         sink(PermissionDecided("call_9", "bash", "deny", "Bash(rm -rf *)", "managed"))
     assert build_report(path, "s").actions == (
         ActionRow(2, at(2), "call_9", "bash", wipe.arguments, "deny", "Bash(rm -rf *)",
-                  "managed", "policy", "", "", None, None, ""),
+                  "managed", "policy", "", "", 0.0, None, None, ""),
     )

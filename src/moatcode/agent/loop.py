@@ -360,6 +360,7 @@ class Agent:
         allowed, message = self._permit(call, action, prepared)
         if not allowed:
             return self._finish(call, ToolResult(False, message), started)
+        started = self._clock()  # the tool's time starts after any wait for a person
         if self.before_change is not None and action.kind in ("edit", "bash"):
             self.before_change(call, action)
         try:
@@ -392,8 +393,10 @@ class Agent:
                                         "headless", summary=verdict.reason)
         elif verdict.decision == "ask" and self.approver is not None:
             request = ApprovalRequest(call, action, verdict, _preview(action, prepared))
+            asked = self._clock()
             answer = self.approver.approve(request)
-            decided = self._answered(call, verdict.rule, verdict.layer, answer)
+            decided = self._answered(call, verdict.rule, verdict.layer, answer,
+                                     round((self._clock() - asked) * 1000, 1))
             if answer.allowed and answer.scope == "session":
                 self._session_allowed.add(key)
         self._emit(decided)
@@ -410,11 +413,11 @@ class Agent:
         return False, (f"Denied by the rule {verdict.rule} ({verdict.layer}): {verdict.reason} "
                        "Choose another way.")
 
-    def _answered(self, call: ToolCall, rule: str, layer: str, answer: Approval) -> \
-            PermissionDecided:
+    def _answered(self, call: ToolCall, rule: str, layer: str, answer: Approval,
+                  wait_ms: float) -> PermissionDecided:
         return PermissionDecided(call.id, call.name, "allow" if answer.allowed else "deny", rule,
                                  layer, "user", scope=answer.scope, who=answer.who,
-                                 note=answer.note)
+                                 note=answer.note, wait_ms=wait_ms)
 
     def _finish(self, call: ToolCall, result: ToolResult, started: float) -> Message:
         raw = result.output

@@ -63,7 +63,8 @@ def describe_decider(row: ActionRow) -> str:
     if not row.decision:
         return "no verdict recorded"
     if row.decided_by == "user":
-        return f"{row.who or 'the user'} ({row.scope or 'once'})"
+        after = f", after {row.wait_ms / 1000:.1f} s" if row.wait_ms else ""
+        return f"{row.who or 'the user'} ({row.scope or 'once'}{after})"
     if row.decided_by == "headless":
         return "no one to ask (headless)"
     return "policy"

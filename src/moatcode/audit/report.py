@@ -89,6 +89,7 @@ class ActionRow:
     decided_by: str
     scope: str
     who: str
+    wait_ms: float  # how long the person took to answer (0 when policy decided)
     ok: bool | None  # None if the tool never finished
     exit_code: int | None
     sandbox: str
@@ -214,6 +215,7 @@ def _action(
         verdict.decided_by if verdict else "",
         verdict.scope if verdict else "",
         verdict.who if verdict else "",
+        verdict.wait_ms if verdict else 0.0,
         result.ok if result else None,
         result.exit_code if result else None,
         result.sandbox if result else "",

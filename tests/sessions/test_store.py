@@ -68,3 +68,20 @@ def test_unknown_and_missing_sessions(tmp_path: Path) -> None:
 def test_projects_are_kept_apart(tmp_path: Path) -> None:
     SessionStore(tmp_path / "data", tmp_path / "a").create("m", "e").close()
     assert SessionStore(tmp_path / "data", tmp_path / "b").list() == []
+
+
+def test_a_new_session_left_empty_is_not_kept(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "data", tmp_path / "repo")
+    empty = store.create("m", "e")
+    empty.append(Message("system", "s"))  # the agent writes its system prompt at once
+    empty.close()
+    assert not empty.path.exists() and store.list() == []
+    kept = store.create("m", "e")
+    kept.append(Message("system", "s"))
+    kept.prompt("hello")
+    kept.close()
+    assert [info.id for info in store.list()] == [kept.id]
+    # A resumed session is never removed, even when nothing is added to it.
+    resumed = store.reopen(store.load(kept.id))
+    resumed.close()
+    assert kept.path.exists()

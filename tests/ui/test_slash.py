@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moatcode.types import Message
 from moatcode.ui.console import ConsoleRenderer
 from moatcode.ui.custom_commands import CustomCommand
 from moatcode.ui.slash import COMMANDS, command_summaries, dispatch
@@ -67,3 +68,31 @@ def test_help_lists_every_command_and_the_keys() -> None:
         assert f"\n{name} " in "\n" + screen.text
     assert "Shift-Tab: mode" in screen.text
     assert list(command_summaries(ctx.custom)) == [*COMMANDS, "review"]
+
+
+def test_clear_starts_anew_and_says_where_a_conversation_went() -> None:
+    @dataclass
+    class Live:
+        session_id: str
+        agent: Any
+
+    @dataclass
+    class Agent:
+        messages: list[Message]
+
+    ctx, screen = context()
+    live = [Live("aaaaaaaa-1", Agent([Message("system", "s"), Message("user", "hi")]))]
+    restarts: list[str | None] = []
+    ctx.session = lambda: live[-1]  # type: ignore[attr-defined]
+
+    def restart(resume_id: str | None) -> None:
+        restarts.append(resume_id)
+        live.append(Live(f"bbbbbbbb-{len(live)}", Agent([Message("system", "s")])))
+
+    ctx.restart = restart  # type: ignore[attr-defined]
+    dispatch(ctx, "/clear")  # type: ignore[arg-type]
+    dispatch(ctx, "/clear")  # type: ignore[arg-type]  # nothing was said: nothing to resume
+    assert restarts == [None, None]
+    text = " ".join(screen.text.split())  # notes wrap at the screen's width
+    assert text == ("• Started a new conversation. The previous one is saved: /resume, or moat "
+                    "--resume aaaaaaaa. • Started a new conversation.")

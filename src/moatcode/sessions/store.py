@@ -56,7 +56,7 @@ class SessionStore:
         self.root.mkdir(parents=True, exist_ok=True)
         created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
         path = self.root / f"{session_id}.jsonl"
-        writer = SessionWriter(path, session_id)
+        writer = SessionWriter(path, session_id, fresh=True)
         writer.write({"type": "meta", "id": session_id, "created": created,
                       "workspace": str(self._workspace), "model": model, "endpoint": endpoint})
         return writer
@@ -93,14 +93,28 @@ class SessionStore:
 
 
 class SessionWriter:
-    def __init__(self, path: Path, session_id: str) -> None:
+    """Appends one session's records; a new session left with nothing in it is removed.
+
+    ``fresh`` is a file this writer created: if it holds no conversation
+    when it closes (no prompt and no message but the system prompt: ``moat``
+    opened and left, ``/clear`` right away), the file goes, so ``moat
+    sessions`` and ``--continue`` do not offer an empty conversation. A
+    resumed session's file is never removed.
+    """
+
+    def __init__(self, path: Path, session_id: str, *, fresh: bool = False) -> None:
         self.path = path
         self.id = session_id
+        self._fresh = fresh
+        self._conversation = False
         self._file: IO[str] = path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
         self._file.flush()
+        if record["type"] != "meta" and not (
+                record["type"] == "message" and record["message"]["role"] == "system"):
+            self._conversation = True
 
     def append(self, message: Message) -> None:
         self.write({"type": "message", "message": message_to_dict(message)})
@@ -117,9 +131,14 @@ class SessionWriter:
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
-        if not self._file.closed:
-            self.flush()
+        if self._file.closed:
+            return
+        if self._fresh and not self._conversation:
             self._file.close()
+            self.path.unlink(missing_ok=True)
+            return
+        self.flush()
+        self._file.close()
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:

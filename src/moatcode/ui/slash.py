@@ -104,10 +104,15 @@ def _help(ctx: SlashContext, args: str) -> None:
 
 
 def _clear(ctx: SlashContext, args: str) -> None:
-    old = ctx.session().session_id
+    session = ctx.session()
+    old = session.session_id
+    said = any(m.role != "system" for m in session.agent.messages)
     ctx.restart(None)
-    ctx.renderer.note(f"Started a new conversation. The previous one is saved: /resume, or "
-                      f"moat --resume {old[:8]}.")
+    if said:
+        ctx.renderer.note(f"Started a new conversation. The previous one is saved: /resume, or "
+                          f"moat --resume {old[:8]}.")
+    else:
+        ctx.renderer.note("Started a new conversation.")
 
 
 def _compact(ctx: SlashContext, args: str) -> None:

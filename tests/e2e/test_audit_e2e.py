@@ -36,6 +36,19 @@ def test_report_lists_sources_and_hides_the_secret(project: Project,
                                           ("command", "call_3", None, None)}
     assert [r["kind"] for r in last["redactions"]] == ["github-token"]
     assert [a["tool"] for a in data["actions"]] == ["read_file", "read_file", "bash"]
+    # Every byte sent is in the log: each request's body comes back exactly, and the later
+    # ones are stored as what they add to the one before.
+    export = project.run("audit", "export")
+    assert export.returncode == 0, export.stderr
+    requests = [r for line in export.stdout.splitlines()
+                if (r := json.loads(line))["kind"] == "model_request"]
+    probe = len(fake_model.chat_requests) - len(requests)  # a tool-protocol probe, if any
+    assert len(requests) == 3 and probe >= 0
+    assert "body" in requests[0]["data"] and "body_rest" in requests[-1]["data"]
+    for record, sent in zip(requests, fake_model.chat_requests[probe:], strict=True):
+        body = project.run("audit", "body", str(record["seq"]))
+        assert body.returncode == 0, body.stderr
+        assert body.stdout.rstrip("\n").encode() == sent.body
     html = project.run("audit", "report", "--format", "html")
     assert html.returncode == 0 and SECRET not in html.stdout
     assert "<script" not in html.stdout and "http://" not in html.stdout.replace(

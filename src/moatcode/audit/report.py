@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moatcode.audit.bodies import has_body
 from moatcode.audit.record import Record
 from moatcode.audit.store import AuditStore
 from moatcode.audit.verify import VerifyResult, verify_store
@@ -180,7 +181,7 @@ def _assemble(store: str, session: str, records: list[Record], chain: VerifyResu
                 event.request_bytes, event.estimated_tokens,
                 usage.prompt_tokens if usage else None,
                 usage.completion_tokens if usage else None,
-                event.body_sha256, "body" in record.data, event.sources, event.redactions,
+                event.body_sha256, has_body(record.data), event.sources, event.redactions,
             ))
     actions = tuple(
         _action(call_id, record, calls.get(call_id), verdicts.get(call_id), results.get(call_id))
@@ -251,7 +252,9 @@ def _event(record: Record) -> Event | None:
     """The typed event a record holds, or None for checkpoints and unknown kinds."""
     data: dict[str, Any] = {"kind": record.kind, **record.data}
     if record.kind == ModelRequestSent.kind:
-        data.setdefault("body", "")  # stored as a hash only
+        for key in ("body_base", "body_shared", "body_rest"):  # a body kept as a delta
+            data.pop(key, None)
+        data.setdefault("body", "")  # the report shows sizes and hashes, not bodies
     try:
         return event_from_dict(data)
     except (KeyError, TypeError):

@@ -4,7 +4,9 @@ It is one more consumer of the event stream, beside the renderers. Streaming
 deltas (``text_delta``, ``reasoning_delta``) are not recorded: the complete
 text is in ``model_response``. A ``model_request`` keeps its ``body`` unless
 the policy says ``audit.store_requests = "hash"``; then only ``body_sha256``
-remains.
+remains. A body that extends the session's previous one is kept as what it
+adds (``audit.bodies``), so a session's bodies grow linearly, not with the
+square of its length.
 
 With a signer, the sink appends a signed checkpoint after ``session_ended``,
 every ``checkpoint_every`` records, and on ``close``, so a store that Moat
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from moatcode.audit.bodies import as_delta
 from moatcode.audit.checkpoint import CheckpointSigner
 from moatcode.audit.record import Record
 from moatcode.audit.store import AuditStore
@@ -74,14 +77,21 @@ class AuditSink:
         self._signer = signer
         self._checkpoint_every = checkpoint_every
         self._unsigned = 0  # records this sink wrote since its last checkpoint
+        self._last_body: tuple[int, str] | None = None  # the session's last request: seq, body
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, SessionStarted):
             self.session_id = event.session_id
+            self._last_body = None
         data = event_data(event, self._store_requests)
         if data is None:
             return
-        self.record(event.kind, data)
+        stored_whole = isinstance(event, ModelRequestSent) and "body" in data
+        if stored_whole and self._last_body is not None:
+            as_delta(data, *self._last_body)
+        record = self.record(event.kind, data)
+        if stored_whole and isinstance(event, ModelRequestSent):
+            self._last_body = (record.seq, event.body)
         if isinstance(event, SessionEnded) or (
             self._checkpoint_every > 0 and self._unsigned >= self._checkpoint_every
         ):

@@ -276,6 +276,15 @@ class AuditStore:
         except sqlite3.Error as exc:
             raise unavailable(self.path, exc, self._busy_timeout_s) from exc
 
+    def record(self, seq: int) -> Record | None:
+        """The record with ``seq``, or None."""
+        row = self._query(f"SELECT {_COLUMNS} FROM records WHERE seq = ?", (seq,)).fetchone()
+        if row is None:
+            return None
+        r = StoredRow._make(row)
+        return Record(r.seq, r.at, r.session, r.kind, _load_data(r.data), r.prev_hash, r.hash,
+                      r.v)
+
     def records(
         self,
         *,

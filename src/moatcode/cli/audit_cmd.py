@@ -166,3 +166,20 @@ def report_command(ctx: click.Context, path: str | None, session: str | None, fm
         click.echo(f"Wrote {out}.", err=True)
     else:
         click.echo(text, nl=not text.endswith("\n"))
+
+
+@audit.command("body")
+@click.argument("seq", type=int)
+@click.option("--file", "path", type=click.Path(dir_okay=False), help="The audit store.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@click.pass_context
+def body_command(ctx: click.Context, seq: int, path: str | None, out: str | None) -> None:
+    """The exact JSON body of the model request in record SEQ, checked against its hash."""
+    from moatcode.audit.bodies import request_body
+
+    body = request_body(_store(ctx, path), seq)
+    if out:
+        Path(out).write_text(body, encoding="utf-8")
+        click.echo(f"Wrote {out}.", err=True)
+    else:
+        click.echo(body)

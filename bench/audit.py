@@ -1,4 +1,5 @@
-"""Audit log figures: append cost per record under both fsync policies, verify speed.
+"""Audit log figures: append cost per record under both fsync policies, verify speed, and
+the space a growing session's request bodies take, whole against kept as deltas.
 
 Prints figures, asserts nothing. Run: .venv/bin/python bench/audit.py [--dir DIR]
 (DIR is where the stores go; pick the filesystem the user's data dir lives on).
@@ -17,9 +18,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from moatcode.audit.bodies import request_body
 from moatcode.audit.checkpoint import CheckpointSigner, signature_checker
 from moatcode.audit.export import export_records
-from moatcode.audit.sink import StoreRequests, event_data
+from moatcode.audit.sink import AuditSink, StoreRequests, event_data
 from moatcode.audit.store import AuditStore, Synchronous
 from moatcode.audit.verify import verify_jsonl, verify_store
 from moatcode.events import (
@@ -109,6 +111,54 @@ def best_rate(run: Any, records: int, repeats: int = 3) -> float:
     return records / min(times)
 
 
+def growing_session(steps: int) -> list[ModelRequestSent]:
+    """A session's requests: each one the previous plus an answer and a 2 kB tool result."""
+    import hashlib
+    import json
+
+    messages: list[dict[str, str]] = [{"role": "system", "content": "You are Moat. " * 300}]
+    requests = []
+    for step in range(1, steps + 1):
+        messages.append({"role": "user", "content": f"result of step {step}: " + "x" * 2000})
+        body = json.dumps({"model": "qwen", "messages": messages}, separators=(",", ":"))
+        raw = body.encode()
+        requests.append(ModelRequestSent(step, "http://127.0.0.1:8000/v1", "qwen", len(raw),
+                                         len(raw) // 4, hashlib.sha256(raw).hexdigest(), body))
+        messages.append({"role": "assistant", "content": "Reading the next file. " * 8})
+    return requests
+
+
+def body_space(root: Path, steps: int) -> None:
+    requests = growing_session(steps)
+    clock = datetime(2025, 3, 1, tzinfo=UTC)
+    whole, delta = root / "bodies-whole.db", root / "bodies-delta.db"
+    with AuditStore.open(whole) as store:  # the baseline: every body kept whole
+        started = time.perf_counter()
+        for event in requests:
+            data = event_data(event)
+            assert data is not None
+            store.append(session="s", kind=event.kind, data=data, at=clock)
+        whole_s = time.perf_counter() - started
+    with AuditStore.open(delta) as store:
+        sink = AuditSink(store, session_id="s", clock=lambda: clock)
+        started = time.perf_counter()
+        for event in requests:
+            sink(event)
+        delta_s = time.perf_counter() - started
+        last = store.head()
+    assert last is not None
+    started = time.perf_counter()
+    assert request_body(delta, last[0]) == requests[-1].body
+    rebuild_ms = (time.perf_counter() - started) * 1e3
+    sent = sum(len(r.body) for r in requests) / 1e6
+    w, d = whole.stat().st_size / 1e6, delta.stat().st_size / 1e6
+    print(f"request bodies of a {steps}-step session ({sent:.1f} MB sent, the last request "
+          f"{len(requests[-1].body) / 1e3:.0f} kB): store {w:.1f} MB whole, {d:.2f} MB as "
+          f"deltas ({w / d:.0f}x less); append {whole_s / steps * 1e3:.2f} vs "
+          f"{delta_s / steps * 1e3:.2f} ms per request; rebuilding the last body from "
+          f"{steps} records: {rebuild_ms:.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dir", type=Path, default=None)
@@ -126,6 +176,7 @@ def main() -> None:
             print(f"append, synchronous={policy.upper():6} {count:5} records: "
                   f"median {medians[policy] * 1e3:.3f} ms, p95 {p95 * 1e3:.3f} ms per record")
         print(f"append: FULL/NORMAL median ratio {medians['full'] / medians['normal']:.1f}x")
+        body_space(root, 60)
         signer = CheckpointSigner.from_private_key(Ed25519PrivateKey.generate())
         costs = checkpoint_costs(root / "append-normal.db", signer, 200)
         print(f"checkpoint (sign + fsync), synchronous=NORMAL: median "

@@ -48,7 +48,7 @@ def test_report_lists_sources_and_hides_the_secret(project: Project,
     for record, sent in zip(requests, fake_model.chat_requests[probe:], strict=True):
         body = project.run("audit", "body", str(record["seq"]))
         assert body.returncode == 0, body.stderr
-        assert body.stdout.rstrip("\n").encode() == sent.body
+        assert body.stdout.encode() == sent.body
     html = project.run("audit", "report", "--format", "html")
     assert html.returncode == 0 and SECRET not in html.stdout
     assert "<script" not in html.stdout and "http://" not in html.stdout.replace(

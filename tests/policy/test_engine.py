@@ -353,7 +353,7 @@ def test_files_that_allowed_commands_change_meet_edit_deny_and_ask_rules(
     ws: Path, home: Path
 ) -> None:
     rules = layer("project", ws, allow=("Bash(cp *)", "Bash(mv *)", "Bash(rm *)", "Bash(sed *)",
-                                        "Bash(chmod *)", "Bash(dd *)"),
+                                        "Bash(chmod *)", "Bash(dd *)", "Bash(echo *)"),
                   deny=("Edit(.github/**)",), ask=("Edit(migrations/**)",))
     engine = make(ws, home, rules)
     # Inside the workspace and named by no Edit rule: the command's allow rule covers it,
@@ -372,6 +372,19 @@ def test_files_that_allowed_commands_change_meet_edit_deny_and_ask_rules(
     assert (verdict.decision, verdict.rule) == ("ask", "Edit(migrations/**)")
     # A protected path asks, whatever the rules say about commands.
     assert engine.decide(bash("chmod +x .git/hooks/pre-push")).decision == "ask"
+    # Every spelling GNU getopt accepts for the target directory, and option clusters.
+    for command in ("cp -rt .github/workflows evil.yml", "cp -t.github/workflows evil.yml",
+                    "cp --target=.github/workflows evil.yml", "cp --tar .github/w evil.yml",
+                    "mv -ft .github x", "sed -i -es/a/b/ .github/ci.yml",
+                    "sed --in s/a/b/ .github/ci.yml", "chmod -x .github/ci.yml",
+                    "cd .github/workflows && cp ../../evil.yml ."):
+        assert engine.decide(bash(command)).decision == "deny", command
+    for command in ('F="evil.yml .github/workflows"; cp $F',
+                    "echo evil.yml .github/workflows | xargs cp",
+                    "sed -n 's/a/b/w .github/ci.yml' src/app.py"):
+        verdict = engine.decide(bash(command))
+        assert (verdict.decision, verdict.layer) == ("ask", "mode"), command
+        assert "only known when it runs" in verdict.reason, command
     # Where the file goes is only known at run time, and Edit rules exist: ask.
     assert engine.decide(bash('cp x "$DEST"')).decision == "ask"
     assert make(ws, home, layer("project", ws, allow=("Bash(cp *)",))).decide(

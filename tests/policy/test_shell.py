@@ -190,7 +190,8 @@ def test_find_exec_and_delete() -> None:
     parts_, writes = summary(analyse_command("find src -name '*.o' -exec rm {} + -delete"))
     assert parts_ == [cmd("rm", U), cmd("find", "src", "-name", "*.o", "-exec", "rm", "{}", "+",
                                        "-delete")]
-    assert writes == [(U, (".",)), ("src", (".",))]  # what rm removes: only known at run time
+    # What rm removes is only known at run time: rm's own operand, and the whole command.
+    assert writes == [(U, (".",)), (U, (".",)), ("src", (".",))]
     assert parts("find . -execdir sh -c 'rm x' \\;")[0] == cmd("rm", "x")
     assert parts("find . -exec rm {}")[-1][-1] == "find -exec has no closing ';' or '+'"
 
@@ -221,7 +222,18 @@ def test_tee_files_are_writes() -> None:
     ("dd if=/dev/zero of=disk.img bs=1M", ["disk.img"]),
     ("sed -i 's/a/b/' f1 f2", ["f1", "f2"]),
     ("sed -i.bak -e 's/a/b/' f", ["f"]),
-    ("sed -Ei -f script.sed f", ["f"]),
+    ("sed -Ei -f script.sed f", [U, "f"]),  # a script file may hold a w command
+    ("sed -i -es/a/b/ f", ["f"]),
+    ("sed --in s/a/b/ f", ["f"]),  # --in is --in-place, as GNU getopt reads it
+    ("sed -n 's/a/b/w out.txt' f", [U]),  # w writes a file without -i
+    ("cp -rt .github/workflows evil.yml", [".github/workflows/evil.yml"]),
+    ("cp -t.github/workflows evil.yml", [".github/workflows/evil.yml"]),
+    ("cp --target=.github/workflows evil.yml", [".github/workflows/evil.yml"]),
+    ("cp --tar .github/workflows evil.yml", [".github/workflows/evil.yml"]),
+    ("install -Dt .github/workflows evil.yml", [".github/workflows/evil.yml"]),
+    ("install -dm755 .github/workflows/x", [".github/workflows/x"]),
+    ("chmod -w,u+x .git/hooks/pre-commit", [".git/hooks/pre-commit"]),  # -w,u+x is a mode
+    ("ln -s ../../evil.yml", ["./evil.yml"]),  # one operand: the link goes here
     ("sed --in-place=.orig s/a/b/ f", ["f"]),
     ("sed 's/a/b/' f", []),  # to standard output only
     ("cp a b >/dev/null; rm /dev/null", ["b", "b/a"]),
@@ -234,10 +246,16 @@ def test_files_named_by_file_commands_are_writes(command: str, written: list[str
     assert all(w.rules_only for w in analysis.writes)
 
 
-def test_file_command_writes_to_unknown_places_are_dynamic() -> None:
-    writes = analyse_command('cp "$SRC" out; mv x "$DEST"').writes
-    assert [(w.target.text, w.target.dynamic) for w in writes] == [
-        ("out", False), ("out/" + U, True), (U, True), (U + "/x", True), ("x", False)]
+@pytest.mark.parametrize("command", [
+    'cp "$SRC" out', 'mv x "$DEST"', 'cp "$OPTS" a b', 'F="evil.yml dir"; cp $F',
+    "echo evil.yml dir | xargs cp", "echo of=x | xargs dd if=y", "echo s/a/b/ f | xargs sed -i",
+])
+def test_a_file_command_with_words_known_only_at_run_time_writes_somewhere_unknown(
+    command: str
+) -> None:
+    # Such a word may be an option (-t DIR) or several operands: its writes cannot be read.
+    writes = analyse_command(command).writes
+    assert any(w.target.dynamic and w.target.text == U for w in writes)
 
 
 @pytest.mark.parametrize(

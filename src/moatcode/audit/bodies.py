@@ -15,7 +15,8 @@ The body is ``body(body_base)[:body_shared] + body_rest``, where the base may
 itself be stored this way. ``body_sha256`` (of the body's UTF-8 bytes) is in
 every record, so a rebuilt body is checked, never trusted: ``rebuild`` raises
 when the records do not give back the bytes that were hashed. The first
-request of a session, and the one after a compaction, are stored whole.
+request of a session is stored whole; the one after a compaction usually
+still shares the system prompt and tools with the one before.
 """
 
 from __future__ import annotations
@@ -74,30 +75,53 @@ def rebuild(data: Mapping[str, Any], record_data: Callable[[int], Mapping[str, A
     ``record_data`` gives the data of the record with a given ``seq`` (None if
     there is none); ``seq`` names this record in errors.
     """
-    parts: list[tuple[int, str]] = []  # (characters kept from the base, what follows)
+    expected = data.get("body_sha256")
+    if not isinstance(expected, str):
+        raise BodyUnavailable(f"Record {seq} has no body_sha256 to check a body against.")
+    steps: list[tuple[int, str]] = []  # (characters kept from the base, what follows)
     current, at, seen = data, seq, set()
     while "body" not in current:
         if "body_rest" not in current:
             raise BodyUnavailable(f"The request in record {at} was stored as a hash only "
                                   "(audit.store_requests = \"hash\").")
-        base = current["body_base"]
+        base, shared, rest = (current.get("body_base"), current.get("body_shared"),
+                              current.get("body_rest"))
+        if not (isinstance(base, int) and isinstance(shared, int) and _whole(base)
+                and _whole(shared) and isinstance(rest, str)):
+            raise BodyUnavailable(f"Record {at} does not say where its body comes from in a "
+                                  "form Moat reads; the store is damaged.")
         if base in seen or (at and base >= at):
             raise BodyUnavailable(f"Record {at} points at record {base} for its body, which "
                                   "cannot come before it; the store is damaged.")
         seen.add(base)
-        parts.append((int(current["body_shared"]), str(current["body_rest"])))
+        steps.append((shared, rest))
         found = record_data(base)
         if found is None:
             raise BodyUnavailable(f"Record {at} builds its body on record {base}, which is not "
                                   "in the store.")
         current, at = found, base
-    body = str(current["body"])
-    for shared, rest in reversed(parts):
-        body = body[:shared] + rest
-    if hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest() != data["body_sha256"]:
+    if not isinstance(current["body"], str):
+        raise BodyUnavailable(f"Record {at} holds a body that is not text; the store is damaged.")
+    # Pieces, cut back and extended step by step: each character is copied once.
+    pieces, size = [current["body"]], len(current["body"])
+    for shared, rest in reversed(steps):
+        while size > shared:
+            last = pieces.pop()
+            size -= len(last)
+            if size < shared:
+                pieces.append(last[:shared - size])
+                size = shared
+        pieces.append(rest)
+        size += len(rest)
+    body = "".join(pieces)
+    if hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest() != expected:
         raise BodyUnavailable(f"The body rebuilt for record {seq} does not match its "
                               "body_sha256; run `moat audit verify`.")
     return body
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def request_body(path: Path, seq: int) -> str:

@@ -182,4 +182,4 @@ def body_command(ctx: click.Context, seq: int, path: str | None, out: str | None
         Path(out).write_text(body, encoding="utf-8")
         click.echo(f"Wrote {out}.", err=True)
     else:
-        click.echo(body)
+        click.echo(body, nl=False)  # exactly the bytes that were hashed and sent

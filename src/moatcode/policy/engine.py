@@ -452,7 +452,6 @@ def describe(engine: PolicyEngine) -> tuple[EffectiveRule, ...]:
     return engine.describe()
 
 
-@functools.lru_cache(maxsize=1024)
 def _write_paths(write: Write) -> list[str]:
     text = write.target.text
     if text.startswith(("/", "~")):
@@ -460,6 +459,7 @@ def _write_paths(write: Write) -> list[str]:
     return list(dict.fromkeys(posixpath.join(d, text) for d in write.dirs if d is not None))
 
 
+@functools.lru_cache(maxsize=1024)
 def _prepare(
     command: str,
 ) -> tuple[tuple[tuple[Part, tuple[CommandView, ...]], ...], tuple[Write, ...]]:

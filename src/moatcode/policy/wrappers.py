@@ -521,49 +521,105 @@ def _expand_tee(words: tuple[Word, ...], sink: Sink) -> None:
         sink.add_write(w, f"tee {w.source}")
 
 
-# Commands whose arguments name files they change, with their options that take a value.
-_COPIERS = {
-    "cp": _names("-S --suffix -t --target-directory"),
-    "mv": _names("-S --suffix -t --target-directory"),
-    "ln": _names("-S --suffix -t --target-directory"),
-    "install": _names("-S --suffix -t --target-directory -m --mode -o --owner -g --group"),
+@dataclass(frozen=True)
+class _Syntax:
+    """A file command's options, as GNU getopt reads them.
+
+    ``short_values`` and ``long_values`` take a value (attached, after ``=``,
+    or as the next word). Long options may be shortened to any unambiguous
+    prefix. ``short_flags`` matters only where ``unknown_is_operand`` is set:
+    chmod reads ``-x`` and ``-w,u+x`` as modes, not options.
+    """
+
+    short_values: str = ""
+    long_values: tuple[str, ...] = ()
+    long_flags: tuple[str, ...] = ()
+    short_flags: str = ""
+    unknown_is_operand: bool = False
+
+
+_COPY = _Syntax("St", ("target-directory", "suffix", "sparse", "no-preserve"),
+                ("no-target-directory", "backup", "force", "interactive", "recursive"))
+_INSTALL = _Syntax("Stmog", ("target-directory", "suffix", "mode", "owner", "group",
+                             "strip-program"),
+                   ("directory", "no-target-directory", "backup", "compare", "verbose"))
+_COPIERS = {"cp": _COPY, "mv": _COPY, "ln": _COPY, "install": _INSTALL}
+_CHANGERS = {  # every operand is a file changed, made or removed
+    "rm": _Syntax(), "rmdir": _Syntax(), "unlink": _Syntax(),
+    "touch": _Syntax("drt", ("date", "reference", "time")),
+    "truncate": _Syntax("sr", ("size", "reference")),
+    "shred": _Syntax("ns", ("iterations", "size", "random-source")),
+    "mkdir": _Syntax("m", ("mode",)),
 }
-_CHANGERS: dict[str, frozenset[str]] = {  # every operand is a file changed, made or removed
-    "rm": frozenset(), "rmdir": frozenset(), "unlink": frozenset(), "touch": _names("-d -r -t"),
-    "truncate": _names("-s --size -r --reference"), "shred": _names("-n --iterations -s --size"),
-    "mkdir": _names("-m --mode"),
+_OWNERS = {  # the first operand is a mode or an owner, unless --reference names a file
+    "chmod": _Syntax("", ("reference",), ("recursive", "changes", "silent", "quiet", "verbose"),
+                     short_flags="cfvR", unknown_is_operand=True),
+    "chown": _Syntax("", ("reference", "from"), ("recursive", "dereference")),
+    "chgrp": _Syntax("", ("reference",), ("recursive", "dereference")),
 }
-_OWNERS: dict[str, frozenset[str]] = {  # the first operand is a mode or an owner
-    "chmod": frozenset(), "chown": frozenset(), "chgrp": frozenset(),
-}
+_SED = _Syntax("efl", ("expression", "file", "line-length"),
+               ("in-place", "quiet", "silent", "separate", "regexp-extended", "null-data"))
 _FILE_COMMANDS = frozenset({*_COPIERS, *_CHANGERS, *_OWNERS, "dd", "sed"})
+# A sed `w FILE` command, or an `s///w FILE` flag: a write the script names.
+_SED_WRITE = re.compile(r"(?:^|[;\n{}]|/[gpiImMe0-9]*)\s*[wW]\s*\S")
 
 
-def _operands(
-    words: tuple[Word, ...], takes_value: frozenset[str]
-) -> tuple[list[Word], dict[str, Word]]:
-    """The operands after the command name, and the options given a separate value."""
+def _long_name(given: str, syntax: _Syntax) -> str | None:
+    """The long option ``given`` names, whole or as an unambiguous prefix."""
+    known = syntax.long_values + syntax.long_flags
+    if given in known:
+        return given
+    matches = [name for name in known if name.startswith(given)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _value_word(word: Word, text: str) -> Word:
+    return Word(text=text, source=text, shell=text, dynamic=word.dynamic)
+
+
+def _getopt(
+    words: tuple[Word, ...], syntax: _Syntax
+) -> tuple[list[Word], dict[str, Word], set[str]]:
+    """Operands, option values (by short letter or long name), and the flags given."""
     operands: list[Word] = []
     values: dict[str, Word] = {}
+    flags: set[str] = set()
     i = 1
     while i < len(words):
-        t = words[i].text
-        if t == "--":
-            operands.extend(words[i + 1:])
-            break
-        if t.startswith("-") and len(t) > 1:
-            if t in takes_value and i + 1 < len(words):
-                values[t] = words[i + 1]
-                i += 2
-                continue
-            if t.startswith("--") and "=" in t:
-                name, _, value = t.partition("=")
-                values[name] = Word(text=value, source=words[i].source, shell=words[i].shell,
-                                    dynamic=words[i].dynamic)
-        else:
-            operands.append(words[i])
+        word, t = words[i], words[i].text
         i += 1
-    return operands, values
+        if t == "--":
+            operands.extend(words[i:])
+            break
+        if t.startswith("--") and len(t) > 2:
+            given, eq, value = t[2:].partition("=")
+            name = _long_name(given, syntax)
+            if name is not None and name in syntax.long_values:
+                if eq:
+                    values[name] = _value_word(word, value)
+                elif i < len(words):
+                    values[name] = words[i]
+                    i += 1
+            elif name is not None:
+                flags.add(name)
+            continue
+        if not t.startswith("-") or len(t) == 1:
+            operands.append(word)
+            continue
+        known = syntax.short_flags + syntax.short_values
+        if syntax.unknown_is_operand and any(c not in known for c in t[1:]):
+            operands.append(word)  # chmod -x: a mode
+            continue
+        for j, c in enumerate(t[1:], 2):
+            flags.add(c)
+            if c in syntax.short_values:
+                if t[j:]:
+                    values[c] = _value_word(word, t[j:])
+                elif i < len(words):
+                    values[c] = words[i]
+                    i += 1
+                break
+    return operands, values, flags
 
 
 def _inside(directory: Word, source: Word) -> Word:
@@ -579,37 +635,41 @@ def _expand_file_command(name: str, words: tuple[Word, ...], sink: Sink) -> None
     def write(target: Word) -> None:
         sink.add_write(target, f"{name} ... {target.source}", rules_only=True)
 
+    if any(w.dynamic or w.splits for w in words[1:]):
+        # A word known only at run time may be an option, or several operands: what the
+        # command writes cannot be read off its words. Only a rule-free policy lets it be.
+        write(unknown_word(" ".join(w.source for w in words), splits=False))
     if name == "dd":
         for w in words[1:]:
             if w.text.startswith("of="):
-                write(Word(text=w.text[3:], source=w.source[3:], shell=w.shell[3:],
-                           dynamic=w.dynamic))
+                write(_value_word(w, w.text[3:]))
         return
     if name == "sed":
         _expand_sed(words, write)
         return
     if name in _CHANGERS:
-        operands, _ = _operands(words, _CHANGERS[name])
-        for w in operands:
+        for w in _getopt(words, _CHANGERS[name])[0]:
             write(w)
         return
     if name in _OWNERS:
-        operands, values = _operands(words, _OWNERS[name])
-        for w in operands[0 if "--reference" in values else 1:]:
+        operands, values, _ = _getopt(words, _OWNERS[name])
+        for w in operands[0 if "reference" in values else 1:]:
             write(w)
         return
-    operands, values = _operands(words, _COPIERS[name])
-    if name == "install" and any(w.text in ("-d", "--directory") for w in words[1:]):
+    operands, values, flags = _getopt(words, _COPIERS[name])
+    if name == "install" and ("d" in flags or "directory" in flags):
         for w in operands:
             write(w)
         return
-    target = values.get("-t") or values.get("--target-directory")
+    target = values.get("t") or values.get("target-directory")
     if target is None:
-        if len(operands) < 2:
+        if len(operands) == 1 and name == "ln":
+            target, sources = literal_word("."), operands  # the link goes here
+        elif len(operands) < 2:
             return
-        target, sources = operands[-1], operands[:-1]
-        # A file, or a directory the sources go into: both are checked.
-        write(target)
+        else:
+            target, sources = operands[-1], operands[:-1]
+            write(target)  # a file, or a directory the sources go into: both are checked
     else:
         sources = operands
     for source in sources:
@@ -619,30 +679,55 @@ def _expand_file_command(name: str, words: tuple[Word, ...], sink: Sink) -> None
 
 
 def _expand_sed(words: tuple[Word, ...], write: Callable[[Word], None]) -> None:
-    """``sed -i`` changes its input files; without ``-i`` it writes only standard output."""
+    """``sed -i`` changes its input files; a ``w`` command writes the file it names."""
     in_place = False
-    script_given = False
+    scripts: list[str] = []
     operands: list[Word] = []
     i = 1
     while i < len(words):
         t = words[i].text
-        if t in ("-e", "--expression", "-f", "--file") and i + 1 < len(words):
-            script_given = True
-            i += 2
-            continue
-        if t.startswith(("--expression=", "--file=")):
-            script_given = True
-        elif t.startswith("--in-place"):
-            in_place = True
-        elif t.startswith("-") and not t.startswith("--") and len(t) > 1:
-            in_place = in_place or "i" in t[1:]  # -i, -i.bak, -Ei: a cluster with i
-        elif not t.startswith("-"):
-            operands.append(words[i])
         i += 1
-    if not in_place:
-        return
-    for w in operands if script_given else operands[1:]:
-        write(w)
+        if t == "--":
+            operands.extend(words[i:])
+            break
+        if t.startswith("--") and len(t) > 2:
+            given, eq, value = t[2:].partition("=")
+            name = _long_name(given, _SED)
+            if name == "in-place":
+                in_place = True
+            elif name in _SED.long_values:
+                if not eq and i < len(words):
+                    value = words[i].text
+                    i += 1
+                if name == "expression":
+                    scripts.append(value)
+                elif name == "file":
+                    scripts.append("w ?")  # a script file: it may hold a w command
+            continue
+        if not t.startswith("-") or len(t) == 1:
+            operands.append(words[i - 1])
+            continue
+        for j, c in enumerate(t[1:], 2):
+            if c == "i":  # -i[SUFFIX]: the rest of the word is the suffix
+                in_place = True
+                break
+            if c in _SED.short_values:
+                value = t[j:]
+                if not value and i < len(words):
+                    value = words[i].text
+                    i += 1
+                if c == "e":
+                    scripts.append(value)
+                elif c == "f":
+                    scripts.append("w ?")
+                break
+    if not scripts and operands:
+        scripts.append(operands.pop(0).text)
+    if any(_SED_WRITE.search(script) for script in scripts):
+        write(unknown_word(" ".join(w.source for w in words), splits=False))
+    if in_place:
+        for w in operands:
+            write(w)
 
 
 def _cd_target(name: str, words: tuple[Word, ...]) -> Word | None:

@@ -136,3 +136,16 @@ def test_short_or_hash_only_bodies(path: Path, clock: SteppingClock) -> None:
         request_body(path, records[2].seq)
     with pytest.raises(BodyUnavailable, match="not a model request"):
         request_body(path, 1)
+
+
+@pytest.mark.parametrize("damage", [
+    {"body_base": "1"}, {"body_base": [1]}, {"body_shared": -1}, {"body_rest": 5},
+    {"body_sha256": None},
+])
+def test_a_malformed_record_is_refused_in_a_sentence(damage: dict[str, object]) -> None:
+    base = {"body": "x" * 300, "body_sha256": hashlib.sha256(b"x" * 300).hexdigest()}
+    good = {"body_base": 1, "body_shared": 300, "body_rest": "y",
+            "body_sha256": hashlib.sha256(b"x" * 300 + b"y").hexdigest()}
+    assert rebuild(good, lambda seq: base, 2) == "x" * 300 + "y"
+    with pytest.raises(BodyUnavailable):
+        rebuild({**good, **damage}, lambda seq: base, 2)

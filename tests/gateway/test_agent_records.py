@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -9,11 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from moatcode.audit.bodies import BodyUnavailable
 from moatcode.audit.record import hash_record_dict
+from moatcode.audit.sink import AuditSink
 from moatcode.audit.store import AuditStore
+from moatcode.events import ModelRequestSent, SessionStarted
 from moatcode.gateway.agent_link import AuditShipper
-from moatcode.gateway.central_audit import verify_central
+from moatcode.gateway.central_audit import agent_request_body, verify_central
+from moatcode.gateway.commands import gateway
 from tests.gateway.conftest import GatewayHarness, free_port, start_gateway
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -198,3 +204,42 @@ def test_out_of_order_and_non_canonical_batches_are_400(gw: GatewayHarness,
         answer = client.post("/v1/audit/records", content=body,
                              headers={"content-type": "application/json"})
     assert answer.status_code == 400
+
+
+def test_a_shipped_request_body_is_given_back_exactly(gw: GatewayHarness, tmp_path: Path) -> None:
+    # The agent keeps each body as what it adds to the one before; the central copy can
+    # still give every one back, checked against its hash.
+    store = tmp_path / "audit.db"
+    bodies = [json.dumps({"model": "m", "messages": [
+        {"role": "system", "content": "You are Moat. " * 40},
+        *({"role": "user", "content": f"turn {i}"} for i in range(n))]}) for n in (1, 2, 3)]
+    with AuditStore.open(store) as opened:
+        sink = AuditSink(opened, clock=lambda: T0)
+        sink(SessionStarted(f"s-{tmp_path.name}", "/w", "m", "http://127.0.0.1:1/v1", (),
+                            "default"))
+        for step, text in enumerate(bodies, 1):
+            raw = text.encode()
+            sink(ModelRequestSent(step, "http://127.0.0.1:1/v1", "m", len(raw), len(raw) // 4,
+                                  hashlib.sha256(raw).hexdigest(), text))
+        seqs = [r.seq for r in opened.records() if r.kind == "model_request"]
+        assert "body_rest" in next(r for r in opened.records() if r.seq == seqs[-1]).data
+        chain_id = next(opened.records()).hash  # an agent's chain is named by its first record
+    link = shipper(gw, store)
+    assert link.flush().error == ""
+    link.close()
+    gw.records("user:alice", at_least=4)
+    for seq, text in zip(seqs, bodies, strict=True):
+        assert agent_request_body(gw.runtime.engine, "alice", seq, chain_id) == text
+    other = tmp_path / "laptop" / "audit.db"  # the same user, a second machine
+    append(other, 1)
+    second = shipper(gw, other)
+    assert second.flush().error == ""
+    second.close()
+    with pytest.raises(BodyUnavailable, match="name one with --agent-chain"):
+        agent_request_body(gw.runtime.engine, "alice", seqs[-1])
+    config = gw.config.token_hash_key.parent / "gateway.toml"
+    shown = CliRunner().invoke(gateway, ["--config", str(config), "audit", "body",
+                                         str(seqs[-1]), "--user", "alice",
+                                         "--agent-chain", chain_id])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output == bodies[-1]

@@ -72,6 +72,18 @@ def audit_export(ctx: click.Context, chain: str, fmt: str, since: datetime | Non
         export_chain(engine, chain, fmt, when, sys.stdout)  # type: ignore[arg-type]
 
 
+@audit_group.command("body")
+@click.argument("seq", type=int)
+@click.option("--user", required=True, help="The user whose agent shipped the record.")
+@click.option("--agent-chain", help="The agent's chain, when the user shipped from several.")
+@click.pass_context
+def audit_body(ctx: click.Context, seq: int, user: str, agent_chain: str | None) -> None:
+    """The exact body of model request SEQ an agent shipped, checked against its hash."""
+    from moatcode.gateway.central_audit import agent_request_body
+
+    click.echo(agent_request_body(engine_for(ctx), user, seq, agent_chain), nl=False)
+
+
 @audit_group.command("report")
 @click.option("--since", type=click.DateTime(), help="Only requests from this UTC time on.")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md",

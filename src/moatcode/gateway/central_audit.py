@@ -23,6 +23,7 @@ from typing import Any, Literal, TextIO
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, select
 
+from moatcode.audit.bodies import BodyUnavailable, rebuild
 from moatcode.audit.chain import ChainSummary, Link, walk_chain
 from moatcode.audit.checkpoint import signature_checker
 from moatcode.audit.export import write_csv, write_jsonl
@@ -112,6 +113,38 @@ class UsageReport:
     refusals: Counter[str] = field(default_factory=Counter)
     agent_chains: list[dict[str, Any]] = field(default_factory=list)
     agent_problems: list[dict[str, Any]] = field(default_factory=list)
+
+
+def agent_request_body(engine: Engine, user: str, seq: int, agent_chain: str | None = None) -> str:
+    """The exact body of a model request an agent of ``user`` shipped, as record ``seq``.
+
+    Agents keep a request body as what it adds to the one before
+    (``audit.bodies``); the earlier records are in the same shipped chain.
+    ``agent_chain`` picks the agent's chain when the user shipped from several.
+    """
+    requests: dict[str, dict[int, Any]] = {}
+    for row in chains.iter_rows(engine, chains.user_chain(user)):
+        if row.kind != agent_records.AGENT_RECORD_KIND:
+            continue
+        data = json.loads(row.data)
+        record = data.get("record")
+        if not isinstance(record, dict) or data.get("check") != "ok":
+            continue
+        found = requests.setdefault(str(data.get("chain")), {})
+        if record.get("kind") == "model_request" and isinstance(record.get("seq"), int):
+            found[record["seq"]] = record.get("data") or {}
+    if agent_chain is None:
+        if len(requests) != 1:
+            names = ", ".join(sorted(requests)) or "none"
+            raise BodyUnavailable(f"{user} shipped {len(requests)} agent chains ({names}); "
+                                  "name one with --agent-chain.")
+        agent_chain = next(iter(requests))
+    shipped = requests.get(agent_chain, {})
+    if seq not in shipped:
+        raise BodyUnavailable(f"No model request {seq} of agent chain {agent_chain} was shipped "
+                              f"by {user}; list them with moat gateway audit export --chain "
+                              f"user:{user}.")
+    return rebuild(shipped[seq], shipped.get, seq)
 
 
 def build_usage_report(engine: Engine, since: datetime | None = None) -> UsageReport:

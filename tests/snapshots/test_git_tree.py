@@ -144,3 +144,42 @@ def test_prune_keeps_only_the_named_sessions(repo: Path, tmp_path: Path) -> None
     assert prune_snapshots(root, ["kept"]) == [root / "old.git"]
     assert sorted(p.name for p in root.iterdir()) == ["kept.git"]
     assert prune_snapshots(tmp_path / "missing", []) == []
+
+
+@pytest.mark.parametrize("in_git", [True, False])
+def test_a_large_untracked_file_is_left_out_and_never_touched_by_undo(
+    repo: Path, tmp_path: Path, in_git: bool
+) -> None:
+    workspace = repo
+    if not in_git:
+        workspace = tmp_path / "plain"
+        workspace.mkdir()
+        (workspace / "notes.txt").write_text("untracked\n")
+    data = workspace / "data" / "weights.bin"
+    data.parent.mkdir()
+    data.write_bytes(b"w" * 5000)
+    (workspace / "data" / "small.txt").write_text("small v1\n")
+    store = SnapshotStore(workspace, snapshot_dir(tmp_path / "snaps", "big"), clock=lambda: 5.0,
+                          max_file_bytes=4096)
+    store.take("step 1")
+    assert store.skipped == ("data/weights.bin",)
+    # The step rewrites both, deletes notes.txt; the big file shrinks below the limit.
+    data.write_bytes(b"v2")
+    (workspace / "data" / "small.txt").write_text("small v2\n")
+    (workspace / "notes.txt").unlink()
+    store.take("step 2")
+    (workspace / "data" / "small.txt").write_text("small v3\n")
+    result = store.undo(2)
+    assert (workspace / "data" / "small.txt").read_text() == "small v1\n"
+    assert (workspace / "notes.txt").read_text() == "untracked\n"
+    assert data.read_bytes() == b"v2"  # left exactly as it is: undo never had it
+    assert "data/weights.bin" not in {f.path for f in result.files}
+    # Stays out for the session, also for a new store on the same directory.
+    again = SnapshotStore(workspace, snapshot_dir(tmp_path / "snaps", "big"),
+                          max_file_bytes=4096)
+    tree = again.take("step 3").tree
+    assert again.skipped == ("data/weights.bin",)
+    listing = subprocess.run(["git", f"--git-dir={again.directory}", "ls-tree", "-r",
+                              "--name-only", tree], capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert "data/small.txt" in listing and "data/weights.bin" not in listing

@@ -96,3 +96,30 @@ def test_clear_starts_anew_and_says_where_a_conversation_went() -> None:
     text = " ".join(screen.text.split())  # notes wrap at the screen's width
     assert text == ("• Started a new conversation. The previous one is saved: /resume, or moat "
                     "--resume aaaaaaaa. • Started a new conversation.")
+
+
+def test_undo_names_the_files_it_never_covered(tmp_path: Path) -> None:
+    from moatcode.snapshots.git_tree import SnapshotStore, snapshot_dir
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "a.txt").write_text("v1\n")
+    (workspace / "big.bin").write_bytes(b"x" * 5000)
+    store = SnapshotStore(workspace, snapshot_dir(tmp_path / "snaps", "s"), max_file_bytes=4096)
+    store.take("edit a.txt")
+    (workspace / "a.txt").write_text("v2\n")
+
+    @dataclass
+    class Live:
+        snapshots: SnapshotStore
+
+    ctx, screen = context()
+    ctx.session = lambda: Live(store)  # type: ignore[attr-defined]
+    notes: list[str] = []
+    ctx.add_note = notes.append  # type: ignore[attr-defined]
+    store.max_file_bytes = 2 * 1024 * 1024  # the limit as shown; a file left out stays out
+    dispatch(ctx, "/undo")  # type: ignore[arg-type]
+    text = " ".join(screen.text.split())
+    assert "restored a.txt" in text
+    assert "Not covered by undo (untracked, over 2 MB, never snapshotted): big.bin." in text
+    assert (workspace / "a.txt").read_text() == "v1\n"

@@ -13,8 +13,13 @@ the files that changed since the last one.
 ``restore`` puts the files back as a tree had them with ``git read-tree --reset
 -u``, which also deletes files created since and the directories they leave
 empty. Ignored files (build output, ``.env`` when ignored) are neither saved
-nor touched. Deleting the session's directory (``prune_snapshots``) removes
-everything a session stored.
+nor touched. Nor is an untracked file larger than ``max_file_bytes`` (a
+dataset or model weights left out of ``.gitignore``): copying it into every
+session's repository would cost a long pause and its size on disk. Once left
+out it stays out for the session, so it is in no tree, and no undo deletes or
+rewrites it; ``skipped`` lists such files, and ``/undo`` says so. Deleting
+the session's directory (``prune_snapshots``) removes everything a session
+stored.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 from moatcode.errors import MoatError
 
 GIT_TIMEOUT_S = 60.0
+MAX_FILE_BYTES = 64 * 1024 * 1024  # untracked files above this are left out of snapshots
 # Git settings for every command on the private repository: no automatic gc (it
 # would drop trees no ref names), quick compression, no advice on stderr.
 _GIT_CONFIG = ("gc.auto=0", "core.looseCompression=1", "advice.addEmbeddedRepo=false",
@@ -68,13 +74,21 @@ class SnapshotStore:
     """The undo stack of one session in one workspace."""
 
     def __init__(self, workspace: Path, directory: Path,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 max_file_bytes: int = MAX_FILE_BYTES) -> None:
         self.workspace = workspace
         self.directory = directory
+        self.max_file_bytes = max_file_bytes
         self._clock = clock
         self._stack: list[Snapshot] = []
         self._base: str | None = None
+        self._skipped: set[str] = set()
         self._ready = False
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """Untracked files left out of every snapshot for their size, never undone."""
+        return tuple(sorted(self._skipped))
 
     # -- the stack -----------------------------------------------------------
 
@@ -135,13 +149,35 @@ class SnapshotStore:
     def _write_tree(self) -> str:
         self._prepare()
         try:
-            self._git("add", "-A", "--ignore-errors", ".")
+            self._add_all()
         except SnapshotError:
             # An index copied from the user's repository may carry extensions this
             # layout cannot use; start from an empty one instead (slower, once).
             (self.directory / "index").unlink(missing_ok=True)
-            self._git("add", "-A", "--ignore-errors", ".")
+            self._add_all()
         return self._git("write-tree").strip()
+
+    def _add_all(self) -> None:
+        """``git add -A``, less the untracked files over the size limit."""
+        before = len(self._skipped)
+        for path in self._git("ls-files", "-z", "-o", "--exclude-standard").split("\0"):
+            if not path or path in self._skipped:
+                continue
+            try:
+                size = (self.workspace / path).lstat().st_size
+            except OSError:
+                continue
+            if size > self.max_file_bytes:
+                self._skipped.add(path)
+        if len(self._skipped) != before:
+            self._save()
+        if not self._skipped:
+            self._git("add", "-A", "--ignore-errors", ".")
+            return
+        pathspecs = ["."] + [f":(exclude,literal,top){p}" for p in sorted(self._skipped)]
+        self._git("add", "-A", "--ignore-errors", "--pathspec-from-file=-",
+                  "--pathspec-file-nul", stdin="\0".join(pathspecs).encode("utf-8",
+                                                                            "surrogateescape"))
 
     def _prepare(self) -> None:
         if self._ready:
@@ -166,17 +202,17 @@ class SnapshotStore:
         self._load()
         self._ready = True
 
-    def _git(self, *args: str) -> str:
+    def _git(self, *args: str, stdin: bytes | None = None) -> str:
         command = ["git"]
         for setting in _GIT_CONFIG:
             command += ["-c", setting]
         command += [f"--git-dir={self.directory}", f"--work-tree={self.workspace}", *args]
-        return _run(command, self.workspace, args[0])
+        return _run(command, self.workspace, args[0], stdin)
 
     # -- the stack on disk (so a resumed session can still undo) -------------
 
     def _save(self) -> None:
-        data = {"base": self._base,
+        data = {"base": self._base, "skipped": sorted(self._skipped),
                 "stack": [[s.tree, s.label, s.at] for s in self._stack]}
         (self.directory / "moat-undo.json").write_text(json.dumps(data), encoding="utf-8")
 
@@ -186,6 +222,7 @@ class SnapshotStore:
         except (FileNotFoundError, ValueError):
             return
         self._base = data.get("base")
+        self._skipped = {str(p) for p in data.get("skipped", [])}
         self._stack = [Snapshot(str(t), str(label), float(at)) for t, label, at in
                        data.get("stack", [])]
 
@@ -205,10 +242,14 @@ def _user_git_dirs(workspace: Path) -> tuple[Path, Path] | None:
     return git_dir, common if common.is_absolute() else (workspace / common).resolve()
 
 
-def _run(command: Sequence[str], cwd: Path, what: str) -> str:
+def _run(command: Sequence[str], cwd: Path, what: str, stdin: bytes | None = None) -> str:
     try:
-        done = subprocess.run(list(command), cwd=cwd, capture_output=True,
-                              timeout=GIT_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+        if stdin is None:
+            done = subprocess.run(list(command), cwd=cwd, capture_output=True,
+                                  timeout=GIT_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+        else:
+            done = subprocess.run(list(command), cwd=cwd, capture_output=True,
+                                  timeout=GIT_TIMEOUT_S, check=False, input=stdin)
     except FileNotFoundError as exc:
         raise SnapshotError("git is not installed, so /undo cannot work; install git.") \
             from exc

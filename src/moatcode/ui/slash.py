@@ -209,6 +209,10 @@ def _undo(ctx: SlashContext, args: str) -> None:
         ctx.renderer.print(Text(f"    {restore.how:<8} {restore.path}"))
     if not result.files:
         ctx.renderer.note("The files were already as they were before.")
+    if snapshots.skipped:
+        limit = snapshots.max_file_bytes // (1024 * 1024)
+        ctx.renderer.note(f"Not covered by undo (untracked, over {limit} MB, never "
+                          f"snapshotted): {', '.join(snapshots.skipped)}.")
     paths = ", ".join(f.path for f in result.files) or "none"
     ctx.add_note(f"(The user undid your last {len(result.undone)} change step(s) with /undo; "
                  f"these files are back as they were before: {paths}. Read them again "

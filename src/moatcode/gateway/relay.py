@@ -91,13 +91,7 @@ class _Pump:
             self.digest.update(out)
 
     def _forward(self, out: bytes) -> None:
-        if self.first_at is None:
-            self.first_at = time.perf_counter()
-        self.size += len(out)
-        if self.store:
-            self.kept.append(out)
-        else:
-            self.digest.update(out)
+        self.account(out)
         transport = self.transport
         if transport is None:
             self.pending.append(out)

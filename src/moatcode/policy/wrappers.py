@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from moatcode.policy.file_commands import FILE_COMMANDS, expand_file_command
 from moatcode.policy.words import Word, literal_word, unknown_word
 
 PartKind = Literal["command", "noop", "cd"]
@@ -212,8 +212,9 @@ def expand_command(
         return
     elif name == "tee":
         _expand_tee(words, sink)
-    elif name in _FILE_COMMANDS:
-        _expand_file_command(name, words, sink)
+    elif name in FILE_COMMANDS:
+        expand_file_command(name, words, lambda target: sink.add_write(
+            target, f"{name} ... {target.source}", rules_only=True))
     elif name in ("cd", "pushd", "popd"):
         sink.add_part(words, sudo=sudo, kind="cd", cd_target=_cd_target(name, words))
         return
@@ -519,215 +520,6 @@ def _expand_tee(words: tuple[Word, ...], sink: Sink) -> None:
         if not options_done and w.text.startswith("-") and len(w.text) > 1:
             continue
         sink.add_write(w, f"tee {w.source}")
-
-
-@dataclass(frozen=True)
-class _Syntax:
-    """A file command's options, as GNU getopt reads them.
-
-    ``short_values`` and ``long_values`` take a value (attached, after ``=``,
-    or as the next word). Long options may be shortened to any unambiguous
-    prefix. ``short_flags`` matters only where ``unknown_is_operand`` is set:
-    chmod reads ``-x`` and ``-w,u+x`` as modes, not options.
-    """
-
-    short_values: str = ""
-    long_values: tuple[str, ...] = ()
-    long_flags: tuple[str, ...] = ()
-    short_flags: str = ""
-    unknown_is_operand: bool = False
-
-
-_COPY = _Syntax("St", ("target-directory", "suffix", "sparse", "no-preserve"),
-                ("no-target-directory", "backup", "force", "interactive", "recursive"))
-_INSTALL = _Syntax("Stmog", ("target-directory", "suffix", "mode", "owner", "group",
-                             "strip-program"),
-                   ("directory", "no-target-directory", "backup", "compare", "verbose"))
-_COPIERS = {"cp": _COPY, "mv": _COPY, "ln": _COPY, "install": _INSTALL}
-_CHANGERS = {  # every operand is a file changed, made or removed
-    "rm": _Syntax(), "rmdir": _Syntax(), "unlink": _Syntax(),
-    "touch": _Syntax("drt", ("date", "reference", "time")),
-    "truncate": _Syntax("sr", ("size", "reference")),
-    "shred": _Syntax("ns", ("iterations", "size", "random-source")),
-    "mkdir": _Syntax("m", ("mode",)),
-}
-_OWNERS = {  # the first operand is a mode or an owner, unless --reference names a file
-    "chmod": _Syntax("", ("reference",), ("recursive", "changes", "silent", "quiet", "verbose"),
-                     short_flags="cfvR", unknown_is_operand=True),
-    "chown": _Syntax("", ("reference", "from"), ("recursive", "dereference")),
-    "chgrp": _Syntax("", ("reference",), ("recursive", "dereference")),
-}
-_SED = _Syntax("efl", ("expression", "file", "line-length"),
-               ("in-place", "quiet", "silent", "separate", "regexp-extended", "null-data"))
-_FILE_COMMANDS = frozenset({*_COPIERS, *_CHANGERS, *_OWNERS, "dd", "sed"})
-# A sed `w FILE` command, or an `s///w FILE` flag: a write the script names.
-_SED_WRITE = re.compile(r"(?:^|[;\n{}]|/[gpiImMe0-9]*)\s*[wW]\s*\S")
-
-
-def _long_name(given: str, syntax: _Syntax) -> str | None:
-    """The long option ``given`` names, whole or as an unambiguous prefix."""
-    known = syntax.long_values + syntax.long_flags
-    if given in known:
-        return given
-    matches = [name for name in known if name.startswith(given)]
-    return matches[0] if len(matches) == 1 else None
-
-
-def _value_word(word: Word, text: str) -> Word:
-    return Word(text=text, source=text, shell=text, dynamic=word.dynamic)
-
-
-def _getopt(
-    words: tuple[Word, ...], syntax: _Syntax
-) -> tuple[list[Word], dict[str, Word], set[str]]:
-    """Operands, option values (by short letter or long name), and the flags given."""
-    operands: list[Word] = []
-    values: dict[str, Word] = {}
-    flags: set[str] = set()
-    i = 1
-    while i < len(words):
-        word, t = words[i], words[i].text
-        i += 1
-        if t == "--":
-            operands.extend(words[i:])
-            break
-        if t.startswith("--") and len(t) > 2:
-            given, eq, value = t[2:].partition("=")
-            name = _long_name(given, syntax)
-            if name is not None and name in syntax.long_values:
-                if eq:
-                    values[name] = _value_word(word, value)
-                elif i < len(words):
-                    values[name] = words[i]
-                    i += 1
-            elif name is not None:
-                flags.add(name)
-            continue
-        if not t.startswith("-") or len(t) == 1:
-            operands.append(word)
-            continue
-        known = syntax.short_flags + syntax.short_values
-        if syntax.unknown_is_operand and any(c not in known for c in t[1:]):
-            operands.append(word)  # chmod -x: a mode
-            continue
-        for j, c in enumerate(t[1:], 2):
-            flags.add(c)
-            if c in syntax.short_values:
-                if t[j:]:
-                    values[c] = _value_word(word, t[j:])
-                elif i < len(words):
-                    values[c] = words[i]
-                    i += 1
-                break
-    return operands, values, flags
-
-
-def _inside(directory: Word, source: Word) -> Word:
-    """Where ``source`` lands when copied or moved into ``directory``."""
-    name = posixpath.basename(source.text.rstrip("/")) or source.text
-    return Word(text=posixpath.join(directory.text, name),
-                source=f"{directory.source}/{name}", shell=f"{directory.shell}/{name}",
-                dynamic=directory.dynamic or source.dynamic, tilde=directory.tilde)
-
-
-def _expand_file_command(name: str, words: tuple[Word, ...], sink: Sink) -> None:
-    """Report the files ``cp``, ``rm``, ``dd``, ``sed -i`` and the like change as writes."""
-    def write(target: Word) -> None:
-        sink.add_write(target, f"{name} ... {target.source}", rules_only=True)
-
-    if any(w.dynamic or w.splits for w in words[1:]):
-        # A word known only at run time may be an option, or several operands: what the
-        # command writes cannot be read off its words. Only a rule-free policy lets it be.
-        write(unknown_word(" ".join(w.source for w in words), splits=False))
-    if name == "dd":
-        for w in words[1:]:
-            if w.text.startswith("of="):
-                write(_value_word(w, w.text[3:]))
-        return
-    if name == "sed":
-        _expand_sed(words, write)
-        return
-    if name in _CHANGERS:
-        for w in _getopt(words, _CHANGERS[name])[0]:
-            write(w)
-        return
-    if name in _OWNERS:
-        operands, values, _ = _getopt(words, _OWNERS[name])
-        for w in operands[0 if "reference" in values else 1:]:
-            write(w)
-        return
-    operands, values, flags = _getopt(words, _COPIERS[name])
-    if name == "install" and ("d" in flags or "directory" in flags):
-        for w in operands:
-            write(w)
-        return
-    target = values.get("t") or values.get("target-directory")
-    if target is None:
-        if len(operands) == 1 and name == "ln":
-            target, sources = literal_word("."), operands  # the link goes here
-        elif len(operands) < 2:
-            return
-        else:
-            target, sources = operands[-1], operands[:-1]
-            write(target)  # a file, or a directory the sources go into: both are checked
-    else:
-        sources = operands
-    for source in sources:
-        write(_inside(target, source))
-        if name == "mv":
-            write(source)  # moved away: gone from where it was
-
-
-def _expand_sed(words: tuple[Word, ...], write: Callable[[Word], None]) -> None:
-    """``sed -i`` changes its input files; a ``w`` command writes the file it names."""
-    in_place = False
-    scripts: list[str] = []
-    operands: list[Word] = []
-    i = 1
-    while i < len(words):
-        t = words[i].text
-        i += 1
-        if t == "--":
-            operands.extend(words[i:])
-            break
-        if t.startswith("--") and len(t) > 2:
-            given, eq, value = t[2:].partition("=")
-            name = _long_name(given, _SED)
-            if name == "in-place":
-                in_place = True
-            elif name in _SED.long_values:
-                if not eq and i < len(words):
-                    value = words[i].text
-                    i += 1
-                if name == "expression":
-                    scripts.append(value)
-                elif name == "file":
-                    scripts.append("w ?")  # a script file: it may hold a w command
-            continue
-        if not t.startswith("-") or len(t) == 1:
-            operands.append(words[i - 1])
-            continue
-        for j, c in enumerate(t[1:], 2):
-            if c == "i":  # -i[SUFFIX]: the rest of the word is the suffix
-                in_place = True
-                break
-            if c in _SED.short_values:
-                value = t[j:]
-                if not value and i < len(words):
-                    value = words[i].text
-                    i += 1
-                if c == "e":
-                    scripts.append(value)
-                elif c == "f":
-                    scripts.append("w ?")
-                break
-    if not scripts and operands:
-        scripts.append(operands.pop(0).text)
-    if any(_SED_WRITE.search(script) for script in scripts):
-        write(unknown_word(" ".join(w.source for w in words), splits=False))
-    if in_place:
-        for w in operands:
-            write(w)
 
 
 def _cd_target(name: str, words: tuple[Word, ...]) -> Word | None:

@@ -5,10 +5,11 @@
 rm x``, ``xargs -0 rm``...) are stripped with their own options, so rules see
 ``rm``; a shell given a string (``bash -c 'rm x'``, ``eval``, a here-document
 fed to ``sh``) has that string parsed again; ``find -exec CMD {} ;`` yields
-CMD; the files that ``tee``, ``find -delete``, ``cp``, ``mv``, ``rm``, ``dd
-of=``, ``sed -i`` and the other file commands change are writes, checked as
-``Edit`` like a redirection's target. Anything that runs text we cannot see
-(``source f``, ``sh`` reading a pipe) is reported as unresolved.
+CMD; ``tee FILE`` and ``find -delete`` are writes, checked as ``Edit`` like a
+redirection's target, and the files ``cp``, ``mv``, ``rm``, ``sed -i`` and the
+other file commands change are writes held to the Edit deny and ask rules
+(``file_commands``). Anything that runs text we cannot see (``source f``,
+``sh`` reading a pipe) is reported as unresolved.
 
 ``sudo`` and ``doas`` are stripped too, so a deny rule on ``rm`` still catches
 ``sudo rm``, but the command they run is marked privileged: an allow rule must

@@ -20,13 +20,14 @@ measured in every round and printed next to the gateway's, so a run where one
 of them, rather than the gateway, ran out of CPU shows it.
 
 Prints figures and ratios, asserts nothing, stops by itself, uses only
-127.0.0.1. Run: .venv/bin/python bench/gateway.py [--quick] [--only paced]
+127.0.0.1. Run: .venv/bin/python bench/gateway.py [--quick] [--only paced] [--probe]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import json
 import os
 import shutil
@@ -256,6 +257,9 @@ class Sample:
     errors: int = 0
     elapsed: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)  # process: CPU seconds in the round
+    starts: list[float] = field(default_factory=list)  # when each request was sent
+    steal: float = 0.0  # share of the machine's CPU time the hypervisor took in the round
+    wall: tuple[float, float] = (0.0, 0.0)  # the round's start and end, Unix time
 
 
 def _request(body: bytes, token: str | None) -> bytes:
@@ -276,6 +280,7 @@ async def drive(port: int, request: bytes, concurrency: int, duration_s: float,
         try:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
+                sample.starts.append(started)
                 first, status = await conn.ask(request)
                 if status != 200:
                     sample.errors += 1
@@ -317,6 +322,12 @@ def cpu_seconds(pid: int) -> float:
         return times.user + times.system
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def cpu_times() -> tuple[int, int]:
+    """The machine's total and stolen CPU time so far, in ticks (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7]
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -363,14 +374,18 @@ def setup_gateway(directory: Path, upstreams: dict[str, int]) -> tuple[Path, str
     return config, token
 
 
-def start_gateway(config: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_gateway(config: Path, log: Path,
+                  probe: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
     port = int(config.read_text().split("port = ", 1)[1].split("\n", 1)[0])
     code = ("import sys; from moatcode.gateway.commands import gateway; "
             "gateway(['--config', sys.argv[1], 'serve', '--log-level', 'info'])")
+    if probe is not None:
+        code = ("import sys; sys.path.insert(0, sys.argv[3]); import _loop_probe; "
+                "_loop_probe.serve(sys.argv[1], sys.argv[2])")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-c", code, str(config)], stderr=out,
-                                   stdout=out, env=env)
+        process = subprocess.Popen([sys.executable, "-c", code, str(config), str(probe),
+                                    str(ROOT / "bench")], stderr=out, stdout=out, env=env)
     wait_port(port)
     return process, port
 
@@ -401,9 +416,52 @@ def merge(samples: list[Sample]) -> Sample:
         out.total += s.total
         out.errors += s.errors
         out.elapsed += s.elapsed
+        out.steal += s.steal * s.elapsed
         for name, seconds in s.cpu.items():
             out.cpu[name] = out.cpu.get(name, 0.0) + seconds
+    out.steal /= out.elapsed or 1.0
     return out
+
+
+def bunching(starts: list[float], window_s: float = 0.05) -> str:
+    """How unevenly requests arrive: requests sent per 50 ms, mean against p90 and max.
+
+    A closed loop of equal-length streams keeps any clump of arrivals together: streams
+    that end in the same stall start again together, one stream length later.
+    """
+    if not starts:
+        return "-"
+    begin = min(starts)
+    counts = [0] * (int((max(starts) - begin) / window_s) + 1)
+    for at in starts:
+        counts[int((at - begin) / window_s)] += 1
+    ordered = sorted(counts)
+    mean = len(starts) / len(counts)
+    return (f"{mean:.0f} mean, {ordered[int(0.9 * len(ordered))]} p90, "
+            f"{ordered[-1]} max")
+
+
+def gateway_ttfb(store: Path, rounds: list[tuple[float, float]]) -> list[float]:
+    """The gateway's own time to first byte (its audit records) of streams in ``rounds``.
+
+    Measured from when the app took the request to when the first event went to the
+    client's socket: what the gateway's code and the upstream took, without the wait for
+    the event loop before the app sees the request, or for the client to read it.
+    """
+    import sqlite3
+
+    found = []
+    with sqlite3.connect(store) as db:
+        for at, data in db.execute("SELECT at, data FROM records WHERE kind = "
+                                   "'gateway_request'"):
+            value = json.loads(data)
+            # A gateway record's time is when its request came in, UTC.
+            began = calendar.timegm(time.strptime(at[:19], "%Y-%m-%dT%H:%M:%S")) + float(
+                "0" + at[19:-1])
+            if value.get("ttfb_us") is not None and any(
+                    start <= began <= end for start, end in rounds):
+                found.append(value["ttfb_us"] / 1e6)
+    return found
 
 
 def line(name: str, s: Sample) -> str:
@@ -411,7 +469,8 @@ def line(name: str, s: Sample) -> str:
     cores = " ".join(f"{who} {seconds / s.elapsed:.2f}" for who, seconds in s.cpu.items())
     return (f"  {name:<8} {rps:>8.0f} req/s  ttfb p50 {pct(s.ttfb, .5):7.2f} p99 "
             f"{pct(s.ttfb, .99):7.2f} ms  total p50 {pct(s.total, .5):7.2f} p99 "
-            f"{pct(s.total, .99):7.2f} ms  errors {s.errors}  CPU cores: {cores}")
+            f"{pct(s.total, .99):7.2f} ms  errors {s.errors}  CPU cores: {cores}; "
+            f"steal {100 * s.steal:.0f}%")
 
 
 def body(stream: bool) -> bytes:
@@ -428,14 +487,20 @@ async def measured(pids: dict[str, int], port: int, request: bytes, concurrency:
                    seconds: float, spread_s: float) -> Sample:
     """One round, with the CPU each process (the load generator too) spent in it."""
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    total, stolen = cpu_times()
+    began = time.time()
     sample = await drive(port, request, concurrency, seconds, spread_s)
+    sample.wall = (began, time.time())
     sample.cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    total_after, stolen_after = cpu_times()
+    sample.steal = (stolen_after - stolen) / max(total_after - total, 1)
     return sample
 
 
 async def compare(label: str, gw_pid: int, gw_port: int, up_pid: int, up_port: int,
                   model: str, token: str, stream: bool, concurrency: int, rounds: int,
-                  seconds: float, spread_s: float = 0.0) -> None:
+                  seconds: float, spread_s: float = 0.0) -> list[Sample]:
+    """Alternating direct and gateway rounds; prints the comparison, returns the gateway's."""
     raw = body(stream).replace(b"MODEL", model.encode())
     direct_req, gw_req = _request(raw, None), _request(raw, token)
     me = os.getpid()
@@ -461,9 +526,35 @@ async def compare(label: str, gw_pid: int, gw_port: int, up_pid: int, up_port: i
           f"{g.cpu['gateway'] * per:.2f}, client {g.cpu['client'] * per:.2f}, fake model "
           f"server {g.cpu['upstream'] * per:.2f}; gateway memory {rss:.0f} MB (peak "
           f"{peak:.0f} MB)")
+    if spread_s:
+        rounds_added = ", ".join(f"{pct(t.ttfb, .99) - pct(d.ttfb, .99):+.1f}"
+                                 for d, t in zip(direct, through, strict=True))
+        print(f"  added ttfb p99 round by round: {rounds_added} ms; requests sent per 50 ms: "
+              f"direct {bunching(direct[-1].starts)}; gateway {bunching(through[-1].starts)} "
+              f"(last round)")
+    return through
 
 
-async def bench(quick: bool, only: str | None) -> None:
+def probe_report(path: Path) -> None:
+    if not path.exists():
+        print("the loop probe wrote nothing (see the gateway's log)")
+        return
+    found = json.loads(path.read_text())
+    print(f"event loop (probe, whole run): a 2 ms timer ran late by p50 "
+          f"{found['late_p50_ms']:.2f}, p99 {found['late_p99_ms']:.1f}, max "
+          f"{found['late_max_ms']:.1f} ms")
+    stall = found["stall_s"]
+    if not found["stalls"] or not stall:
+        return
+    steal = found["stall_steal_s"] / (stall * found["cpus"])
+    print(f"  {found['stalls']} stalls over 15 ms, {1000 * stall:.0f} ms in all; in them the "
+          f"loop's thread ran {100 * found['stall_ran_s'] / stall:.0f}% of the time, waited "
+          f"for a CPU {100 * found['stall_runqueue_s'] / stall:.0f}%, and slept (interpreter "
+          f"lock) or was stolen the rest; the hypervisor took {100 * steal:.0f}% of the "
+          f"machine's CPU time meanwhile")
+
+
+async def bench(quick: bool, only: str | None, probe: bool) -> None:
     rounds, seconds = (1, 1.0) if quick else (2, 2.0)
     work = Path(tempfile.mkdtemp(prefix="moat-bench-gw-"))
     fast, fast_port = start_upstream(32, 0)
@@ -471,7 +562,8 @@ async def bench(quick: bool, only: str | None) -> None:
     gw = None
     try:
         config, token = setup_gateway(work, {"fast": fast_port, "paced": paced_port})
-        gw, gw_port = start_gateway(config, work / "gateway.log")
+        probe_file = work / "loop-probe.json" if probe else None
+        gw, gw_port = start_gateway(config, work / "gateway.log", probe_file)
         print(f"gateway pid {gw.pid}; CPU {os.cpu_count()} cores; python "
               f"{sys.version.split()[0]}; load {os.getloadavg()[0]:.1f}; client loop "
               f"{type(asyncio.get_running_loop()).__module__.split('.')[0]}")
@@ -481,13 +573,22 @@ async def bench(quick: bool, only: str | None) -> None:
                 for stream in (False, True):
                     await compare("fast upstream", gw.pid, gw_port, fast.pid, fast_port,
                                   "fast", token, stream, concurrency, rounds, seconds)
+        paced_rounds: dict[int, list[Sample]] = {}
         if only != "fast":
             for concurrency in (64, 256):
-                await compare("paced upstream (32 chunks, 20 ms apart)", gw.pid, gw_port,
-                              paced.pid, paced_port, "paced", token, True, concurrency,
-                              rounds, seconds * 2, spread_s=0.64)
+                paced_rounds[concurrency] = await compare(
+                    "paced upstream (32 chunks, 20 ms apart)", gw.pid, gw_port, paced.pid,
+                    paced_port, "paced", token, True, concurrency, rounds, seconds * 2,
+                    spread_s=0.64)
         stop(gw)
         gw = None
+        for concurrency, samples in paced_rounds.items():
+            own = gateway_ttfb(work / "gateway.db", [s.wall for s in samples])
+            print(f"paced, concurrency {concurrency}: the gateway's own time to first byte "
+                  f"(its audit records, {len(own)} streams): p50 {pct(own, .5):.2f} p99 "
+                  f"{pct(own, .99):.2f} ms")
+        if probe_file is not None:
+            probe_report(probe_file)
         size = (work / "gateway.db").stat().st_size / 1e6
         print(f"audit store after the run: {size:.0f} MB; load {os.getloadavg()[0]:.1f}")
     finally:
@@ -504,6 +605,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="One short round per case.")
     parser.add_argument("--only", choices=("fast", "paced"),
                         help="Only the fast-upstream cases, or only the paced ones.")
+    parser.add_argument("--probe", action="store_true",
+                        help="Watch the gateway's event loop for stalls, and report what "
+                             "held them up (costs the gateway ~1%%).")
     parser.add_argument("--upstream", nargs=3, metavar=("PORT", "CHUNKS", "DELAY_MS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -511,7 +615,7 @@ def main() -> None:
         port, chunks, delay = args.upstream
         run_upstream(int(port), int(chunks), float(delay))
         return
-    run_loop(lambda: bench(args.quick, args.only))
+    run_loop(lambda: bench(args.quick, args.only, args.probe))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,14 @@ direct and gateway rounds so that load from other processes hits both alike:
   p99), the gateway's CPU time per request (from /proc/PID/stat, all its
   threads) and its memory;
 - paced streams like a model server's (32 chunks, 20 ms apart) at
-  concurrency 64 and 256, started spread over one stream's length.
+  concurrency 64 and 256, started spread over one stream's length, with each
+  round's added p99, how bunched the requests arrive, and the gateway's own
+  time to first byte (from its audit records, after the run).
+
+Every round prints the share of the machine's CPU the hypervisor took (steal,
+from /proc/stat): on a shared virtual machine it is part of every tail.
+``--probe`` also watches the gateway's event loop for stalls and says what
+held them up (``_loop_probe.py``).
 
 The load generator and the fake server share the two cores with the gateway,
 so they are written to cost as little as they can: each is one asyncio

@@ -122,10 +122,8 @@ class _Pump:
             ex.ttfb = self.first_at - ex.started
         ex.response_bytes = self.size
         if self.store:
-            ex.response_body = b"".join(self.kept)
-            ex.response_sha256 = hashlib.sha256(ex.response_body).hexdigest()
+            ex.set_response(b"".join(self.kept))
         else:
-            ex.response_body = None
             ex.response_sha256 = self.digest.hexdigest()
         ex.set_usage(self.sse.usage)
 
@@ -153,14 +151,14 @@ class StreamRelay(Response):
         self.status_code = 200
         self.background = None
         self._ex = ex
-        self._answer = answer
         self._recorder = recorder
         self._metrics = metrics
         self._pump = _Pump(answer, recorder.store_bodies)
         self._finished = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ex, answer, pump = self._ex, self._answer, self._pump
+        ex, pump = self._ex, self._pump
+        answer = pump.answer
         watch = asyncio.ensure_future(receive())
         watch.add_done_callback(self._on_receive)
         head: Message = {"type": "http.response.start", "status": 200, "headers": [

@@ -211,17 +211,17 @@ async def send_request(
     lines.extend(f"{name}: {value}" for name, value in headers)
     if body or method == "POST":
         lines.append(f"content-length: {len(body)}")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
     conn = pool.take_idle()
     if conn is not None:
         try:
-            return await _exchange(pool, conn, head + body, timeouts)
+            return await _exchange(pool, conn, request, timeouts)
         except UpstreamFailure as exc:
             if not (exc.before_response and exc.kind == "reset"):
                 raise
             # A kept-alive connection the server had closed: not the server's failure.
     conn = await pool.open(timeouts.connect_s)
-    return await _exchange(pool, conn, head + body, timeouts)
+    return await _exchange(pool, conn, request, timeouts)
 
 
 async def _exchange(
@@ -321,9 +321,7 @@ class UpstreamResponse:
             self._decoder is not None or self._remaining is not None)
         self._loop = asyncio.get_running_loop()
         self._last_read = self._loop.time()
-        # One timer per body, re-armed only when it fires: cheaper than a timeout per read.
-        self._timer: asyncio.TimerHandle | None = self._loop.call_at(
-            self._last_read + read_timeout_s, self._idle_check)
+        self._timer: asyncio.TimerHandle | None = None
         leftover, conn.buf = conn.buf, b""
         conn.body = self
         if self._remaining == 0:
@@ -333,6 +331,11 @@ class UpstreamResponse:
             self.received(leftover)
         if conn.lost and not self._ended:
             self.lost(None)  # the connection closed before this object existed
+        if not self._ended:
+            # One timer per body, re-armed only when it fires: cheaper than a timeout per
+            # read, and none at all for a body that came whole with the head.
+            self._timer = self._loop.call_at(self._last_read + read_timeout_s,
+                                             self._idle_check)
 
     @property
     def content_type(self) -> str:
@@ -396,14 +399,10 @@ class UpstreamResponse:
 
     def abort(self) -> None:
         """Drop the connection (the server sees the client go and stops generating)."""
-        conn, self._conn = self._conn, None
         self._sink = None
-        if conn is not None:
-            conn.body = None
-            conn.transport.abort()
         if not self._ended:
-            self._end(UpstreamFailure("dropped", "the gateway closed the connection",
-                                      before_response=False))
+            self._fail(UpstreamFailure("dropped", "the gateway closed the connection",
+                                       before_response=False))
 
     # -- the connection's side --
 

@@ -39,14 +39,6 @@ class SseRelay:
     def feed(self, data: bytes) -> bytes:
         if self.problem is not None:
             return b""
-        if not self._pending and data[-2:] == b"\n\n":
-            # Whole events, as a model server flushes them; most often exactly one line.
-            if data.count(b"\n") == 2 and data.find(b"\r") < 0:
-                if len(data) == 2 or self._event_ok(data[:-2]):
-                    return data
-                self.problem = "the model server sent something that is not an event stream"
-                return b""
-            return self._check(data)
         buf = self._pending + data if self._pending else data
         cut = _last_boundary(buf)
         if cut < 0:
@@ -65,6 +57,12 @@ class SseRelay:
         return self._check(rest.rstrip(b"\r\n") + b"\n\n")
 
     def _check(self, ready: bytes) -> bytes:
+        if ready.count(b"\n") == 2 and b"\r" not in ready:
+            # One event of one line, as a model server most often flushes it.
+            if len(ready) == 2 or self._event_ok(ready[:-2]):
+                return ready
+            self.problem = "the model server sent something that is not an event stream"
+            return b""
         text = ready.replace(b"\r\n", b"\n") if b"\r" in ready else ready
         events = text.split(b"\n\n")
         for index, event in enumerate(events):

@@ -69,7 +69,7 @@ def has_body(data: Mapping[str, Any]) -> bool:
 
 
 def rebuild(data: Mapping[str, Any], record_data: Callable[[int], Mapping[str, Any] | None],
-            seq: int = 0) -> str:
+            seq: int) -> str:
     """The exact body of a ``model_request`` record, checked against its ``body_sha256``.
 
     ``record_data`` gives the data of the record with a given ``seq`` (None if
@@ -90,7 +90,7 @@ def rebuild(data: Mapping[str, Any], record_data: Callable[[int], Mapping[str, A
                 and _whole(shared) and isinstance(rest, str)):
             raise BodyUnavailable(f"Record {at} does not say where its body comes from in a "
                                   "form Moat reads; the store is damaged.")
-        if base in seen or (at and base >= at):
+        if base in seen or base >= at:
             raise BodyUnavailable(f"Record {at} points at record {base} for its body, which "
                                   "cannot come before it; the store is damaged.")
         seen.add(base)

@@ -252,8 +252,7 @@ def _event(record: Record) -> Event | None:
     """The typed event a record holds, or None for checkpoints and unknown kinds."""
     data: dict[str, Any] = {"kind": record.kind, **record.data}
     if record.kind == ModelRequestSent.kind:
-        for key in ("body_base", "body_shared", "body_rest"):  # a body kept as a delta
-            data.pop(key, None)
+        # A body kept as a delta or a hash: event_from_dict ignores the delta's keys.
         data.setdefault("body", "")  # the report shows sizes and hashes, not bodies
     try:
         return event_from_dict(data)

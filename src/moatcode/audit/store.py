@@ -279,11 +279,7 @@ class AuditStore:
     def record(self, seq: int) -> Record | None:
         """The record with ``seq``, or None."""
         row = self._query(f"SELECT {_COLUMNS} FROM records WHERE seq = ?", (seq,)).fetchone()
-        if row is None:
-            return None
-        r = StoredRow._make(row)
-        return Record(r.seq, r.at, r.session, r.kind, _load_data(r.data), r.prev_hash, r.hash,
-                      r.v)
+        return None if row is None else _to_record(StoredRow._make(row))
 
     def records(
         self,
@@ -294,10 +290,7 @@ class AuditStore:
     ) -> Iterator[Record]:
         """Records in storage order, filtered as ``rows`` does."""
         for row in self.rows(session=session, since=since, kind=kind):
-            yield Record(
-                row.seq, row.at, row.session, row.kind, _load_data(row.data),
-                row.prev_hash, row.hash, row.v,
-            )
+            yield _to_record(row)
 
     def last_session(self) -> str | None:
         """The session of the latest ``session_started`` record, else of the latest record."""
@@ -358,6 +351,11 @@ class AuditStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+
+
+def _to_record(row: StoredRow) -> Record:
+    return Record(row.seq, row.at, row.session, row.kind, _load_data(row.data),
+                  row.prev_hash, row.hash, row.v)
 
 
 def _load_data(data_json: Any) -> dict[str, Any]:

@@ -125,9 +125,25 @@ class PolicyEngine:
         verdicts = [self._decide_path(action.kind, action.tool, p, f"{verb} {p}") for p in paths]
         return _combine(verdicts)
 
-    def _decide_path(self, kind: ActionKind, tool: str, given: str, what: str) -> Verdict:
+    def _candidates(self, given: str) -> list[str] | None:
+        """The path as written and, if links lead elsewhere, where it really is; None
+        when ``given`` names no one fixed path."""
         lexical = resolve_path(given, workspace=self._ws, home=self._home)
         if lexical is None:
+            return None
+        candidates = [lexical]
+        if self._resolve_links:
+            real = follow_links(lexical)
+            if real != lexical:
+                candidates.append(real)
+        return candidates
+
+    def _decide_path(self, kind: ActionKind, tool: str, given: str, what: str,
+                     candidates: list[str] | None = None) -> Verdict:
+        """``candidates``: ``_candidates(given)`` when the caller has it already."""
+        if candidates is None:
+            candidates = self._candidates(given)
+        if candidates is None:
             if kind == "edit" and self.mode == "plan":
                 return self._plan()
             return Verdict(
@@ -136,11 +152,7 @@ class PolicyEngine:
                 "mode",
                 f"{what}: {given!r} does not name one fixed path, so no rule can vouch for it.",
             )
-        candidates = [lexical]
-        if self._resolve_links:
-            real = follow_links(lexical)
-            if real != lexical:
-                candidates.append(real)
+        lexical = candidates[0]
 
         index = self._index
         for p in candidates:
@@ -345,19 +357,19 @@ class PolicyEngine:
             )]
         verdicts = []
         for path in _write_paths(write):
-            verdict = self._decide_path("edit", "", path, f"{what} ({path})")
-            if verdict.decision != "allow" and (verdict.layer != "mode" or self._guarded(path)):
+            candidates = self._candidates(path)
+            verdict = self._decide_path("edit", "", path, f"{what} ({path})", candidates)
+            if verdict.decision != "allow" and (
+                    verdict.layer != "mode" or self._guarded(candidates)):
                 verdicts.append(verdict)
         return verdicts
 
-    def _guarded(self, given: str) -> bool:
-        """A protected or secret path inside the workspace."""
-        lexical = resolve_path(given, workspace=self._ws, home=self._home)
-        if lexical is None:
+    def _guarded(self, candidates: list[str] | None) -> bool:
+        """A protected or secret path inside the workspace (or no one fixed path)."""
+        if candidates is None:
             return True
-        candidates = {lexical, follow_links(lexical) if self._resolve_links else lexical}
-        return any(self._inside(p) and (self._protected(p) or (
-            self._secret is not None and self._is_secret(p))) for p in candidates)
+        return any(self._inside(p) and (self._protected(p) or self._is_secret(p))
+                   for p in candidates)
 
     # -- matching helpers -------------------------------------------------
 

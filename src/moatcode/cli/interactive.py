@@ -68,8 +68,8 @@ def run_interactive(load_settings: Callable[[], Settings], prompt: str | None, *
     status = Status()
     reader = None
     if is_capable_terminal(streams.stdin, streams.stdout, os.environ.get("TERM", "")):
-        mark = "› " if glyphs_for(streams.stdout.encoding).ok == "✓" else "> "
-        reader = PromptInput(prompt=mark, toolbar=lambda width: format_status(status, width - 2))
+        # A capable terminal is one that can show "✓", so it shows "›" too.
+        reader = PromptInput(prompt="› ", toolbar=lambda width: format_status(status, width - 2))
     if reader is None or prompt is not None:  # no prompt to draw before the session is needed
         app, greet = _assemble(load_settings(), reader, status, streams, continue_, resume_id)
         greet()

@@ -158,8 +158,10 @@ class SnapshotStore:
         return self._git("write-tree").strip()
 
     def _add_all(self) -> None:
-        """``git add -A``, less the untracked files over the size limit."""
-        before = len(self._skipped)
+        """``git add -A``, less the untracked files over the size limit.
+
+        A file newly found too big joins ``_skipped``, which the caller saves.
+        """
         for path in self._git("ls-files", "-z", "-o", "--exclude-standard").split("\0"):
             if not path or path in self._skipped:
                 continue
@@ -169,15 +171,8 @@ class SnapshotStore:
                 continue
             if size > self.max_file_bytes:
                 self._skipped.add(path)
-        if len(self._skipped) != before:
-            self._save()
-        if not self._skipped:
-            self._git("add", "-A", "--ignore-errors", ".")
-            return
-        pathspecs = ["."] + [f":(exclude,literal,top){p}" for p in sorted(self._skipped)]
-        self._git("add", "-A", "--ignore-errors", "--pathspec-from-file=-",
-                  "--pathspec-file-nul", stdin="\0".join(pathspecs).encode("utf-8",
-                                                                            "surrogateescape"))
+        self._git("add", "-A", "--ignore-errors", "--", ".",
+                  *(f":(exclude,literal,top){p}" for p in sorted(self._skipped)))
 
     def _prepare(self) -> None:
         if self._ready:
@@ -202,12 +197,12 @@ class SnapshotStore:
         self._load()
         self._ready = True
 
-    def _git(self, *args: str, stdin: bytes | None = None) -> str:
+    def _git(self, *args: str) -> str:
         command = ["git"]
         for setting in _GIT_CONFIG:
             command += ["-c", setting]
         command += [f"--git-dir={self.directory}", f"--work-tree={self.workspace}", *args]
-        return _run(command, self.workspace, args[0], stdin)
+        return _run(command, self.workspace, args[0])
 
     # -- the stack on disk (so a resumed session can still undo) -------------
 
@@ -242,14 +237,10 @@ def _user_git_dirs(workspace: Path) -> tuple[Path, Path] | None:
     return git_dir, common if common.is_absolute() else (workspace / common).resolve()
 
 
-def _run(command: Sequence[str], cwd: Path, what: str, stdin: bytes | None = None) -> str:
+def _run(command: Sequence[str], cwd: Path, what: str) -> str:
     try:
-        if stdin is None:
-            done = subprocess.run(list(command), cwd=cwd, capture_output=True,
-                                  timeout=GIT_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
-        else:
-            done = subprocess.run(list(command), cwd=cwd, capture_output=True,
-                                  timeout=GIT_TIMEOUT_S, check=False, input=stdin)
+        done = subprocess.run(list(command), cwd=cwd, capture_output=True,
+                              timeout=GIT_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
     except FileNotFoundError as exc:
         raise SnapshotError("git is not installed, so /undo cannot work; install git.") \
             from exc
